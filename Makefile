@@ -1,0 +1,53 @@
+# Every target sets up what it needs: `make evaluate` and `make test` work on a fresh checkout.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+DATA_DIR ?= $(or $(LOOKAHEAD_DATA_DIR),data)
+# A local copy of the authors' compressed_data/ is used when present; otherwise data comes from GitHub.
+MIRROR ?= $(or $(LOOKAHEAD_DATA_MIRROR),$(wildcard ../shared/lookahead-data))
+MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR),)
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export WANDB_MODE ?= offline
+
+.DEFAULT_GOAL := help
+.PHONY: help install data evaluate test lint format bench clean
+
+help: ## list every target
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints-cpu.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install the package with its dev tools
+
+$(DATA_DIR)/.fetched.json: $(VENV)/.installed
+	$(BIN)/lookahead data fetch --data-dir $(DATA_DIR) $(MIRROR_ARG)
+
+data: $(DATA_DIR)/.fetched.json ## fetch, verify and decompress the benchmark data into $(DATA_DIR)
+
+evaluate: data ## baseline routers (oracle, random, each fixed model) on all 7 benchmarks -> runs/baselines.md
+	$(BIN)/lookahead evaluate --data-dir $(DATA_DIR) --router oracle --router random:0 --router fixed:all \
+		--benchmarks all --json runs/baselines.json --markdown runs/baselines.md
+
+test: install ## run the test suite (offline)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled $(BIN)/python -m pytest -q
+
+lint: install ## ruff
+	$(BIN)/ruff check lightning_lookahead tests benchmarks
+
+format: install ## ruff format + autofix
+	$(BIN)/ruff check --fix lightning_lookahead tests benchmarks
+	$(BIN)/ruff format lightning_lookahead tests benchmarks
+
+bench: data ## data and evaluation speed benchmarks -> docs/benchmarks.md numbers
+	$(BIN)/python benchmarks/bench_data_eval.py --mirror $(or $(MIRROR),missing-mirror)
+
+clean: ## remove run outputs and caches (keeps .venv and data)
+	rm -rf runs .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmark data: fetching, reading into one schema, and splitting."""

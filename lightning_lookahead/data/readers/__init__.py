@@ -1,0 +1,1 @@
+"""One reader per on-disk source format; each returns :class:`RoutingExample` records."""

@@ -1,0 +1,128 @@
+"""One evaluation path for every router: score matrix → decisions → per-benchmark metrics → table/JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
+from lightning_lookahead.errors import LookaheadError, unknown_name
+from lightning_lookahead.metrics.benchmarks import decide, score_benchmark
+from lightning_lookahead.routers.baselines import ScoreRouter
+
+#: (column title, benchmark, metric, multiplier) for the side-by-side table.
+TABLE_COLUMNS: tuple[tuple[str, str, str, float], ...] = (
+    ("AlpacaEval WR", "AlpacaEval", "win_rate", 1.0),
+    ("AlpacaEval LC", "AlpacaEval", "lc_win_rate", 1.0),
+    ("Arena-Hard", "ArenaHard", "score", 1.0),
+    ("MT-Bench ×10", "MT-Bench", "score", 10.0),
+    ("GSM8k", "GSM8k", "accuracy", 1.0),
+    ("MATH", "MATH", "accuracy", 1.0),
+    ("HumanEval", "HumanEval", "accuracy", 1.0),
+    ("MBPP", "MBPP", "accuracy", 1.0),
+)
+#: Columns averaged into "Avg": one per benchmark (AlpacaEval by its raw win rate, which is always available).
+AVERAGE_COLUMNS = ("AlpacaEval WR", "Arena-Hard", "MT-Bench ×10", "GSM8k", "MATH", "HumanEval", "MBPP")
+
+
+def parse_benchmarks(spec: str) -> list[str]:
+    """``all`` or a comma-separated list of benchmark names (unknown names suggest the closest)."""
+    if spec.strip().lower() == "all":
+        return list(BENCHMARKS)
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    for name in names:
+        if name not in BENCHMARKS:
+            raise unknown_name("benchmark", name, BENCHMARKS)
+    if not names:
+        raise LookaheadError("--benchmarks is empty; use 'all' or names like 'GSM8k,MATH'")
+    return names
+
+
+def evaluate_router(
+    router: ScoreRouter,
+    benchmarks: Mapping[str, Sequence[RoutingExample]],
+    candidates: Sequence[str],
+    **metric_options: Any,
+) -> dict[str, Any]:
+    """Score one router on every benchmark: ``{"router": name, "results": {benchmark: metrics}}``."""
+    results = {}
+    for name, examples in benchmarks.items():
+        matrix = router.score_matrix(examples, candidates)
+        if matrix.shape != (len(examples), len(candidates)):
+            raise LookaheadError(
+                f"router {router.name} returned scores of shape {matrix.shape} for {name}, "
+                f"expected {(len(examples), len(candidates))}"
+            )
+        results[name] = score_benchmark(name, examples, decide(matrix), candidates, **metric_options)
+    return {"router": router.name, "candidates": list(candidates), "results": results}
+
+
+def _cell(run: Mapping[str, Any], benchmark: str, metric: str, scale: float) -> float | None:
+    value = run["results"].get(benchmark, {}).get(metric)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value) * scale
+
+
+def markdown_table(runs: Sequence[Mapping[str, Any]]) -> str:
+    """Side-by-side Markdown table of several routers on the benchmarks they were evaluated on."""
+    present = [col for col in TABLE_COLUMNS if any(col[1] in run["results"] for run in runs)]
+    with_avg = all(any(col[0] == name for col in present) for name in AVERAGE_COLUMNS)
+    header = ["Router"] + [col[0] for col in present] + (["Avg"] if with_avg else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        cells = {col[0]: _cell(run, col[1], col[2], col[3]) for col in present}
+        row = [run["router"]] + ["n/a" if cells[c[0]] is None else f"{cells[c[0]]:.2f}" for c in present]
+        if with_avg:
+            values = [cells[name] for name in AVERAGE_COLUMNS]
+            row.append("n/a" if any(v is None for v in values) else f"{sum(values) / len(values):.2f}")
+        lines.append("| " + " | ".join(row) + " |")
+    notes = [
+        "",
+        "AlpacaEval WR: raw weighted win rate vs gpt4_1106_preview; LC: length-controlled win rate "
+        "(n/a when alpaca_eval's GLM data cannot be loaded offline). Arena-Hard: Bradley–Terry score vs "
+        "gpt-4-0314. MT-Bench: mean of both turns on the 1–10 scale, ×10. Others: accuracy / pass@1 (%).",
+    ]
+    if with_avg:
+        notes.append("Avg: unweighted mean of the 7 benchmark columns (AlpacaEval by raw WR, MT-Bench ×10).")
+    return "\n".join(lines + notes) + "\n"
+
+
+def picks_table(runs: Sequence[Mapping[str, Any]], candidates: Sequence[str]) -> str:
+    """Routing accuracy and pick shares per benchmark, one row per router and benchmark."""
+    header = ["Router", "Benchmark", "n", "routing acc."] + list(candidates)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        for bench, metrics in run["results"].items():
+            shares = [f"{100 * metrics['picks'].get(m, 0.0):.1f}%" for m in candidates]
+            lines.append(
+                "| "
+                + " | ".join([run["router"], bench, str(metrics["n"]), f"{metrics['routing_accuracy']:.2f}"] + shares)
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a failure never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def runs_to_json(runs: Sequence[Mapping[str, Any]]) -> str:
+    """One router: the documented object; several: a list of them."""
+    payload: Any = runs[0] if len(runs) == 1 else list(runs)
+    return json.dumps(payload, indent=2, sort_keys=False, allow_nan=False, default=_jsonable) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")

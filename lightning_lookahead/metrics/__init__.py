@@ -1,0 +1,1 @@
+"""Benchmark metrics (pure functions of items and choices) and torchmetrics for training."""

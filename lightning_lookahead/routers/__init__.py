@@ -1,0 +1,1 @@
+"""Routers: every one produces a (prompts x candidates) score matrix."""

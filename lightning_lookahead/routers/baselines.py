@@ -1,0 +1,90 @@
+"""Routers that need no training: oracle, fixed model, seeded random.
+
+Like every router they return a score matrix (prompts x candidates); the decision rule and the
+metrics downstream never know which router produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lightning_lookahead.data.schema import RoutingExample
+from lightning_lookahead.errors import LookaheadError, unknown_name
+
+
+class ScoreRouter:
+    """Anything that maps benchmark items to a (len(examples), len(candidates)) score matrix."""
+
+    name: str
+
+    def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass
+class OracleRouter(ScoreRouter):
+    """The true test scores: an upper bound that no deployable router reaches."""
+
+    name: str = "oracle"
+
+    def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
+        return np.asarray([ex.scores for ex in examples], dtype=np.float64).reshape(len(examples), len(candidates))
+
+
+@dataclass
+class FixedRouter(ScoreRouter):
+    """Always the same candidate (one-hot scores)."""
+
+    model: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"fixed:{self.model}"
+
+    def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
+        if self.model not in candidates:
+            raise unknown_name("model for fixed router", self.model, candidates)
+        matrix = np.zeros((len(examples), len(candidates)))
+        matrix[:, list(candidates).index(self.model)] = 1.0
+        return matrix
+
+
+@dataclass
+class RandomRouter(ScoreRouter):
+    """Uniform scores from ``RandomState(seed).rand``, restarted per benchmark so results are reproducible."""
+
+    seed: int = 0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"random:{self.seed}"
+
+    def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
+        return np.random.RandomState(self.seed).rand(len(examples), len(candidates))
+
+
+BASELINE_KINDS = ("oracle", "random", "random:<seed>", "fixed:<model>", "fixed:all")
+
+
+def parse_router(spec: str, candidates: Sequence[str]) -> list[ScoreRouter]:
+    """Turn a ``--router`` value into routers; ``fixed:all`` expands to one per candidate."""
+    kind, _, arg = spec.partition(":")
+    if kind == "oracle" and not arg:
+        return [OracleRouter()]
+    if kind == "random":
+        try:
+            return [RandomRouter(seed=int(arg) if arg else 0)]
+        except ValueError:
+            raise LookaheadError(f"--router {spec!r}: the seed after 'random:' must be an integer") from None
+    if kind == "fixed":
+        if not arg:
+            raise LookaheadError(f"--router {spec!r}: name a model, e.g. fixed:{candidates[0]} (or fixed:all)")
+        if arg == "all":
+            return [FixedRouter(model) for model in candidates]
+        if arg not in candidates:
+            raise unknown_name("model for --router fixed", arg, candidates)
+        return [FixedRouter(arg)]
+    raise unknown_name("router", spec, BASELINE_KINDS)

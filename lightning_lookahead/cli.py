@@ -103,7 +103,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = parse_benchmarks(args.benchmarks)
     routers = [r for spec in (args.router or ["oracle"]) for r in parse_router(spec, candidates)]
     benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
-    options = {"drop_unparsed": args.mt_bench_drop_unparsed, "drop_null_verdicts": args.arena_hard_drop_null}
+    options = {
+        "drop_unparsed": args.mt_bench_drop_unparsed,
+        "drop_null_verdicts": args.arena_hard_drop_null,
+        "compute_lc": not args.no_lc,
+    }
     runs = [evaluate_router(router, benchmarks, candidates, **options) for router in routers]
     table = markdown_table(runs)
     print(table)
@@ -175,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--arena-hard-drop-null",
         action="store_true",
         help="drop Arena-Hard null verdicts (upstream convention; default counts them as 3 baseline wins)",
+    )
+    ev.add_argument(
+        "--no-lc",
+        action="store_true",
+        help="skip the AlpacaEval length-controlled win rate (needs alpaca_eval and the HF Hub)",
     )
     _add_data_dir(ev)
     ev.set_defaults(func=cmd_evaluate)

@@ -118,8 +118,19 @@ def write_atomic(path: Path, text: str) -> None:
 
 def runs_to_json(runs: Sequence[Mapping[str, Any]]) -> str:
     """One router: the documented object; several: a list of them."""
-    payload: Any = runs[0] if len(runs) == 1 else list(runs)
+    payload: Any = _finite(runs[0] if len(runs) == 1 else list(runs))
     return json.dumps(payload, indent=2, sort_keys=False, allow_nan=False, default=_jsonable) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN/inf (e.g. the standard error of a single item) by null, which JSON can hold."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:

@@ -76,6 +76,10 @@ def lc_rows(examples: Sequence[RoutingExample], choices: Sequence[int] | np.ndar
     return rows
 
 
+#: The reason of the first failed call in this process (not an ImportError), so later calls fail fast.
+_FAILURE: list[str] = []
+
+
 def _one_line(error: BaseException) -> str:
     """The first line of an exception, prefixed by its type, for a compact reason string."""
     text = str(error).strip().splitlines()
@@ -93,12 +97,17 @@ def length_controlled_win_rate(examples: Sequence[RoutingExample], choices: Sequ
         from alpaca_eval.metrics import get_length_controlled_winrate
     except ImportError as error:
         return LCResult(None, None, f"the optional package alpaca_eval is not installed ({_one_line(error)})")
+    if _FAILURE:
+        return LCResult(None, None, _FAILURE[0])
     try:
         import pandas as pd  # a dependency of alpaca_eval, so present whenever it is
 
         metrics = get_length_controlled_winrate(pd.DataFrame(rows), save_weights_dir=None)
     except Exception as error:  # any failure (offline HF hub, missing data, API change) means "unavailable"
-        return LCResult(None, None, f"alpaca_eval could not compute the LC win rate ({_one_line(error)})")
+        reason = f"alpaca_eval could not compute the LC win rate ({_one_line(error)})"
+        # Remember it: without HF_HUB_OFFLINE a failed hub download costs ~45 s of retries, once is enough.
+        _FAILURE.append(reason)
+        return LCResult(None, None, reason)
     value = _finite_or_none(metrics.get("length_controlled_winrate"))
     if value is None:
         return LCResult(None, None, "alpaca_eval returned no finite length_controlled_winrate")

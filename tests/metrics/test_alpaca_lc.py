@@ -11,6 +11,7 @@ import pytest
 
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.metrics import alpaca_lc
 from lightning_lookahead.metrics.alpaca_lc import LCResult, lc_rows, length_controlled_win_rate
 from lightning_lookahead.metrics.benchmarks import alpaca_eval_metrics
 
@@ -40,6 +41,7 @@ def fake_alpaca_eval(monkeypatch: pytest.MonkeyPatch, function) -> None:
     package.metrics = metrics
     monkeypatch.setitem(sys.modules, "alpaca_eval", package)
     monkeypatch.setitem(sys.modules, "alpaca_eval.metrics", metrics)
+    monkeypatch.setattr(alpaca_lc, "_FAILURE", [])
 
 
 def test_rows_carry_the_routed_response() -> None:
@@ -70,7 +72,8 @@ def test_rows_validate() -> None:
 
 
 def test_missing_package_is_unavailable_and_fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "alpaca_eval", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "alpaca_eval", None)  # import raises ImportError, installed or not
+    monkeypatch.setitem(sys.modules, "alpaca_eval.metrics", None)
     start = time.monotonic()
     result = length_controlled_win_rate(EXAMPLES, [0, 1, 0])
     assert time.monotonic() - start < 1.0
@@ -108,6 +111,19 @@ def test_failing_call_is_unavailable_not_substituted(monkeypatch: pytest.MonkeyP
     )
     out = alpaca_eval_metrics(EXAMPLES, [0, 0, 0])
     assert out["lc_win_rate"] is None and out["win_rate"] == pytest.approx(10.0)
+
+
+def test_a_failed_call_is_not_retried_in_the_same_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def offline(annotations, **kwargs):
+        calls.append(1)
+        raise OSError("hub unreachable")
+
+    fake_alpaca_eval(monkeypatch, offline)
+    first = length_controlled_win_rate(EXAMPLES, [0, 0, 0])
+    second = length_controlled_win_rate(EXAMPLES, [1, 1, 1])
+    assert len(calls) == 1 and first.reason == second.reason and "hub unreachable" in second.reason
 
 
 def test_non_finite_result_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -85,7 +85,9 @@ def alpaca_examples() -> list[RoutingExample]:
     ]
 
 
-def test_alpaca_eval_by_hand() -> None:
+def test_alpaca_eval_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "alpaca_eval", None)  # as on a machine without the optional extra
+    monkeypatch.setitem(sys.modules, "alpaca_eval.metrics", None)
     out = alpaca_eval_metrics(alpaca_examples(), [1, 0, 1, 1])  # p = 2.0, 1.5, 1.9, 1.5
     assert out["win_rate"] == pytest.approx(72.5)
     assert out["standard_error"] == pytest.approx(100 * math.sqrt(0.2075 / 3) / 2)

@@ -140,3 +140,19 @@ def test_real_minilm_uses_unused_tokens(caplog: pytest.LogCaptureFixture) -> Non
     assert ids == tokenizer.convert_tokens_to_ids([f"[unused{j}]" for j in range(5)])
     assert len(tokenizer) == vocab_before == model.get_input_embeddings().weight.shape[0] == 30522
     assert not any(t.startswith("<Model_") for t in tokenizer.get_vocab())
+
+
+def test_new_tokens_fill_spare_rows_without_resizing(tiny_tokenizer_no_unused, tiny_bert) -> None:
+    # like ModernBERT: the embedding matrix already has more rows than the tokenizer has tokens
+    tok = tiny_tokenizer_no_unused
+    old_len = len(tok)
+    model = tiny_bert(64)
+    old_weight = model.get_input_embeddings().weight.detach().clone()
+    ids = model_id_tokens(tok, model, 2)
+    assert ids == [old_len, old_len + 1]
+    weight = model.get_input_embeddings().weight
+    assert weight.shape[0] == 64
+    mean = old_weight[:old_len].mean(dim=0)
+    torch.testing.assert_close(weight[ids], mean.expand(2, -1))
+    torch.testing.assert_close(weight[old_len + 2 :], old_weight[old_len + 2 :])  # other spare rows untouched
+    torch.testing.assert_close(weight[:old_len], old_weight[:old_len])

@@ -13,7 +13,9 @@ export HF_DATASETS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
 .DEFAULT_GOAL := help
-.PHONY: help install data evaluate test lint format bench clean
+EXP ?= cpu/mlm_code
+ARGS ?=
+.PHONY: help install data evaluate train validate test lint format bench clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +37,12 @@ data: $(DATA_DIR)/.fetched.json ## fetch, verify and decompress the benchmark da
 evaluate: data ## baseline routers (oracle, random, each fixed model) on all 7 benchmarks -> runs/baselines.md
 	$(BIN)/lookahead evaluate --data-dir $(DATA_DIR) --router oracle --router random:0 --router fixed:all \
 		--benchmarks all --json runs/baselines.json --markdown runs/baselines.md
+
+train: data ## train EXP (default cpu/mlm_code) with ARGS overrides; results in runs/<name>/results.md
+	$(BIN)/lookahead train $(EXP) data.data_dir=$(DATA_DIR) $(ARGS)
+
+validate: install ## check every shipped experiment config (no models loaded)
+	$(BIN)/lookahead validate --all
 
 test: install ## run the test suite (offline)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled $(BIN)/python -m pytest -q

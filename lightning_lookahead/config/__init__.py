@@ -1,0 +1,1 @@
+"""Experiment configuration: structured dataclasses composed with OmegaConf from YAML and overrides."""

@@ -1,0 +1,1 @@
+"""Running experiments: loggers, callbacks, the fit → test → results recipe."""

@@ -1,0 +1,258 @@
+"""The training recipe behind `lookahead train` / `make train EXP=...`.
+
+fit (checkpoint the best model by validation reward) → reload the best checkpoint → score the family's test
+benchmarks → write ``results.json`` / ``results.md`` with oracle, random and every single model beside the
+router on the same items.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_lookahead.config.compose import to_yaml
+from lightning_lookahead.data.schema import RoutingExample
+from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.evaluation import evaluate_router, markdown_table, picks_table, runs_to_json, write_atomic
+from lightning_lookahead.metrics.benchmarks import decide, validation_reward
+from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, ScoreRouter
+
+BEST_METRIC = "val/reward"
+
+
+class PrecomputedRouter(ScoreRouter):
+    """A learned router's test-time score matrices, looked up by benchmark name."""
+
+    def __init__(self, name: str, matrices: Mapping[str, np.ndarray]):
+        self.name = name
+        self.matrices = dict(matrices)
+
+    def score_matrix(self, examples, candidates) -> np.ndarray:
+        return self.matrices[examples[0].benchmark]
+
+
+def world_size(devices: Any, num_nodes: int = 1) -> int:
+    """How many processes ``Trainer(devices=...)`` will start (for the gradient-accumulation arithmetic)."""
+    if isinstance(devices, int):
+        count = devices if devices > 0 else max(torch.cuda.device_count(), 1)
+    elif isinstance(devices, list | tuple):
+        count = len(devices)
+    elif isinstance(devices, str) and devices.isdigit():
+        count = int(devices)
+    else:  # "auto" or "-1"
+        count = max(torch.cuda.device_count(), 1)
+    return count * num_nodes
+
+
+def accumulation(global_batch: int, per_device: int, world: int) -> int:
+    """Micro-batches per optimiser step so that one step sees ``global_batch`` prompts over all devices."""
+    per_step = per_device * world
+    if global_batch % per_step:
+        raise LookaheadError(
+            f"data.global_batch_size={global_batch} is not a multiple of data.batch_size × devices "
+            f"= {per_device} × {world}"
+        )
+    return global_batch // per_step
+
+
+@torch.inference_mode()
+def score_batches(module: L.LightningModule, batches: Iterable[dict[str, Any]]) -> np.ndarray:
+    """Routing scores (n_items, N) for every batch in order, without gradients."""
+    module.eval()
+    rows = [module.predict_scores(move_data_to_device(batch, module.device)).float().cpu() for batch in batches]
+    return torch.cat(rows).numpy() if rows else np.zeros((0, len(module.hparams["candidates"])))
+
+
+def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if cfg.resume is None:
+        if last.exists():
+            raise LookaheadError(
+                f"{run_dir} already holds a run; continue it with resume=last, or choose another run_dir=..."
+            )
+        return None
+    if cfg.resume == "last":
+        if not last.exists():
+            raise LookaheadError(f"resume=last: no {last} yet (start without resume)")
+        return str(last)
+    if not Path(cfg.resume).is_file():
+        raise LookaheadError(f"resume={cfg.resume}: checkpoint file not found")
+    return str(cfg.resume)
+
+
+def _validation_rows(
+    examples: list[RoutingExample], router_scores: np.ndarray, candidates: list[str], name: str
+) -> dict[str, dict[str, float]]:
+    raw = np.asarray([ex.scores for ex in examples], dtype=np.float64)
+    rows = {
+        name: validation_reward(raw, decide(router_scores)),
+        "oracle": validation_reward(raw, decide(raw)),
+        "random:0": validation_reward(raw, decide(RandomRouter(0).score_matrix(examples, candidates))),
+    }
+    for j, model in enumerate(candidates):
+        rows[f"fixed:{model}"] = validation_reward(raw, np.full(len(examples), j))
+    return rows
+
+
+def run_experiment(cfg: DictConfig) -> dict[str, Any]:
+    """Train, select, test; returns the results dict (empty on non-zero ranks)."""
+    from lightning_lookahead.data.datamodule import RoutingDataModule
+    from lightning_lookahead.routers.registry import build_predictor
+    from lightning_lookahead.training.loggers import build_loggers
+
+    L.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.run_dir)
+    ckpt_path = _resume_path(cfg, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / "config.yaml", to_yaml(cfg))
+    rank_zero_info(f"experiment {cfg.name} → {run_dir}\n{to_yaml(cfg)}")
+
+    candidates = list(cfg.data.candidates)
+    module = build_predictor(
+        OmegaConf.to_container(cfg.model, resolve=True),
+        OmegaConf.to_container(cfg.loss),
+        OmegaConf.to_container(cfg.optim),
+        candidates,
+    )
+    datamodule = RoutingDataModule(cfg.data, module)
+    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
+    world = world_size(trainer_kwargs["devices"])
+    best = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=BEST_METRIC,
+        mode="max",
+        save_top_k=1,
+        auto_insert_metric_name=False,
+    )
+    last = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every_n_steps
+    )
+    loggers = build_loggers(cfg, run_dir)
+    callbacks: list[Any] = [best, last] + ([LearningRateMonitor("step")] if loggers else [])
+    trainer = L.Trainer(
+        **trainer_kwargs,
+        accumulate_grad_batches=accumulation(cfg.data.global_batch_size, cfg.data.batch_size, world),
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    train_seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return {}
+
+    if best.best_model_path:
+        rank_zero_info(
+            f"testing the best checkpoint {best.best_model_path} ({BEST_METRIC}={best.best_model_score:.4f})"
+        )
+        module = type(module).load_from_checkpoint(best.best_model_path, map_location="cpu")
+    results = test_and_report(module, datamodule, cfg, run_dir, train_seconds=train_seconds)
+    for logger in loggers:
+        logger.log_metrics(_flat_test_metrics(results), step=trainer.global_step)
+        _log_pick_table(logger, results, candidates)
+        logger.save()
+    return results
+
+
+def test_and_report(
+    module: L.LightningModule, datamodule: Any, cfg: DictConfig, run_dir: Path, *, train_seconds: float | None = None
+) -> dict[str, Any]:
+    """Score the test benchmarks and the validation split; write results.json and results.md."""
+    candidates = list(cfg.data.candidates)
+    datamodule.setup("test")
+    start = time.perf_counter()
+    matrices = {
+        name: score_batches(module, loader)
+        for name, loader in zip(datamodule.test_names, datamodule.test_dataloader(), strict=True)
+    }
+    val_scores = score_batches(module, datamodule.val_dataloader())
+    route_seconds = time.perf_counter() - start
+    routers: list[ScoreRouter] = [PrecomputedRouter(cfg.name, matrices), OracleRouter(), RandomRouter(0)]
+    routers += [FixedRouter(m) for m in candidates]
+    runs = [evaluate_router(r, datamodule.test_examples, candidates) for r in routers]
+    n_routed = sum(len(v) for v in datamodule.test_examples.values()) + len(val_scores)
+    results = {
+        "experiment": cfg.name,
+        "family": cfg.data.family,
+        "protocol": cfg.data.protocol,
+        "validation": _validation_rows(datamodule.splits.val, val_scores, candidates, cfg.name),
+        "test": runs,
+        "timing": {"train_seconds": train_seconds, "route_seconds": route_seconds, "routed_prompts": n_routed},
+    }
+    write_atomic(run_dir / "results.json", runs_to_json([results]))
+    table = results_markdown(results)
+    write_atomic(run_dir / "results.md", table)
+    print(table)
+    return results
+
+
+def results_markdown(results: Mapping[str, Any]) -> str:
+    """The run's tables: validation reward and the test benchmarks, router beside the baselines."""
+    val = results["validation"]
+    lines = [
+        f"# {results['experiment']} ({results['family']} family, {results['protocol']} protocol)",
+        "",
+        "## Validation",
+        "",
+        "| Router | reward | normalized reward | routing acc. |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {m['reward']:.4f} | {m['normalized_reward']:.4f} | {m['routing_accuracy']:.2f} |"
+        for name, m in val.items()
+    ]
+    lines += [
+        "",
+        "## Test",
+        "",
+        markdown_table(results["test"]),
+        "## Picks",
+        "",
+        picks_table(results["test"][:1], results["test"][0]["candidates"]),
+    ]
+    timing = results["timing"]
+    if timing.get("train_seconds") is not None:
+        lines.append(
+            f"Training wall time {timing['train_seconds']:.0f} s; routing {timing['routed_prompts']} prompts "
+            f"took {timing['route_seconds']:.1f} s."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _flat_test_metrics(results: Mapping[str, Any]) -> dict[str, float]:
+    flat = {}
+    run = results["test"][0]
+    for bench, metrics in run["results"].items():
+        for key, value in metrics.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                flat[f"test/{bench}/{key}"] = float(value)
+    for key, value in results["validation"][run["router"]].items():
+        flat[f"best_val/{key}"] = float(value)
+    return flat
+
+
+def _log_pick_table(logger: Any, results: Mapping[str, Any], candidates: list[str]) -> None:
+    """A W&B table of pick shares per benchmark (other loggers have no tables)."""
+    if not hasattr(logger, "log_table"):
+        return
+    run = results["test"][0]
+    rows = [[bench, *[m["picks"].get(c, 0.0) for c in candidates]] for bench, m in run["results"].items()]
+    logger.log_table(key="test/pick_shares", columns=["benchmark", *candidates], data=rows)
+
+
+def load_results(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "results.json").read_text())

@@ -83,6 +83,8 @@ class MLCRouter(RouterModule):
         dropout: float = 0.0
         max_length: int | None = 512  # prompt tokens incl. specials; null → the backbone's limit
         pooling: Literal["cls", "last", "mean"] = "cls"
+        #: Overrides of the backbone's own config, e.g. {attention_probs_dropout_prob: 0.0} (see docs/training.md).
+        backbone_config: dict[str, Any] = field(default_factory=dict)
 
         def __post_init__(self) -> None:
             if not 0.0 <= self.dropout < 1.0:
@@ -101,7 +103,9 @@ class MLCRouter(RouterModule):
         from lightning_lookahead.models.backbones import load_encoder
 
         cfg = self.config
-        self.backbone, self.tokenizer = load_encoder(cfg.backbone, trust_remote_code=cfg.trust_remote_code)
+        self.backbone, self.tokenizer = load_encoder(
+            cfg.backbone, trust_remote_code=cfg.trust_remote_code, config_overrides=cfg.backbone_config or None
+        )
         # An unused pooler gets no gradient, which DDP reports as an error; the head reads hidden states instead.
         if isinstance(getattr(self.backbone, "pooler", None), nn.Module):
             self.backbone.pooler = None

@@ -184,6 +184,8 @@ class LookaheadMLM(RouterModule):
         mlm_weight: float = 0.2
         position_scheme: PositionScheme = "block_restart"
         sparse_mlm: bool = True
+        #: Overrides of the backbone's own config, e.g. {attention_probs_dropout_prob: 0.0} (see docs/training.md).
+        backbone_config: dict[str, Any] = field(default_factory=dict)
 
         def __post_init__(self) -> None:
             _check_range("dropout", self.dropout, 0.0, 1.0, high_open=True)
@@ -210,7 +212,9 @@ class LookaheadMLM(RouterModule):
         from lightning_lookahead.models.backbones import load_masked_lm, model_id_tokens
 
         cfg = self.config
-        self.backbone, self.tokenizer = load_masked_lm(cfg.backbone, trust_remote_code=cfg.trust_remote_code)
+        self.backbone, self.tokenizer = load_masked_lm(
+            cfg.backbone, trust_remote_code=cfg.trust_remote_code, config_overrides=cfg.backbone_config or None
+        )
         ids = model_id_tokens(self.tokenizer, self.backbone, self.n_candidates, kind="unused")
         tok = self.tokenizer
         cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id

@@ -193,11 +193,32 @@ def test_and_report(
         "test": runs,
         "timing": {"train_seconds": train_seconds, "route_seconds": route_seconds, "routed_prompts": n_routed},
     }
+    save_scores(run_dir / "scores.npz", matrices, datamodule.test_examples, val_scores, datamodule.splits.val)
     write_atomic(run_dir / "results.json", runs_to_json([results]))
     table = results_markdown(results)
     write_atomic(run_dir / "results.md", table)
     print(table)
     return results
+
+
+def save_scores(
+    path: Path,
+    matrices: Mapping[str, np.ndarray],
+    test_examples: Mapping[str, list[RoutingExample]],
+    val_scores: np.ndarray,
+    val_examples: list[RoutingExample],
+) -> None:
+    """The router's score matrices with their prompt ids, for later analysis (bootstrap intervals, cost sweeps)."""
+    arrays: dict[str, np.ndarray] = {
+        "val/scores": val_scores,
+        "val/prompt_ids": np.array([e.prompt_id for e in val_examples]),
+    }
+    for name, matrix in matrices.items():
+        arrays[f"test/{name}/scores"] = matrix
+        arrays[f"test/{name}/prompt_ids"] = np.array([e.prompt_id for e in test_examples[name]])
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
 
 
 def results_markdown(results: Mapping[str, Any]) -> str:

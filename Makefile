@@ -15,7 +15,8 @@ export WANDB_MODE ?= offline
 .DEFAULT_GOAL := help
 EXP ?= cpu/mlm_code
 ARGS ?=
-.PHONY: help install data evaluate train validate test lint format bench clean
+SEEDS ?= 42
+.PHONY: help install data evaluate train validate reproduce-cpu test lint format bench clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +42,9 @@ evaluate: data ## baseline routers (oracle, random, each fixed model) on all 7 b
 train: data ## train EXP (default cpu/mlm_code) with ARGS overrides; results in runs/<name>/results.md
 	$(BIN)/lookahead train $(EXP) data.data_dir=$(DATA_DIR) $(ARGS)
 
+reproduce-cpu: data ## MLM vs MLC vs baselines on code (paper), math and all (kfold); SEEDS="42 43" for repeats
+	$(BIN)/python benchmarks/reproduce_cpu.py --families code,math,all --seeds "$(SEEDS)" --data-dir $(DATA_DIR)
+
 validate: install ## check every shipped experiment config (no models loaded)
 	$(BIN)/lookahead validate --all
 
@@ -54,8 +58,10 @@ format: install ## ruff format + autofix
 	$(BIN)/ruff check --fix lightning_lookahead tests benchmarks
 	$(BIN)/ruff format lightning_lookahead tests benchmarks
 
-bench: data ## data and evaluation speed benchmarks -> docs/benchmarks.md numbers
+bench: data ## speed benchmarks (data, evaluation, training step, routing latency) -> docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_data_eval.py --mirror $(or $(MIRROR),missing-mirror)
+	$(BIN)/python benchmarks/bench_train_step.py --experiment cpu/mlm_code --set data.data_dir=$(DATA_DIR)
+	$(BIN)/python benchmarks/bench_train_step.py --experiment cpu/mlc_code --set data.data_dir=$(DATA_DIR)
 
 clean: ## remove run outputs and caches (keeps .venv and data)
 	rm -rf runs .pytest_cache .ruff_cache

@@ -58,6 +58,7 @@ class DataConfig:
     global_batch_size: int = 64  # prompts per optimiser step over all devices; sets gradient accumulation
     eval_batch_size: int = 32
     num_workers: int = 0
+    length_grouped: bool = False  # batch similar-length prompts together (training only; one device)
     max_train_prompts: int | None = None  # a cap for quick runs (seeded subset)
     max_eval_prompts: int | None = None  # caps validation and each test benchmark; not comparable to the paper
     subset_seed: int = 42  # seed of the max_*_prompts subsets

@@ -23,6 +23,7 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from lightning_lookahead.config.schema import DataConfig
+from lightning_lookahead.data.sampling import LengthGroupedBatchSampler
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits, make_splits
 from lightning_lookahead.errors import LookaheadError
@@ -196,6 +197,8 @@ class RoutingDataModule(L.LightningDataModule):
         if train:
             generator = torch.Generator()
             generator.manual_seed(self._shuffle_seed())
+        if train and cfg.length_grouped:
+            return self._length_grouped_loader(split, generator)
         return DataLoader(
             self._featurized(split),  # type: ignore[arg-type]
             batch_size=cfg.batch_size if train else cfg.eval_batch_size,
@@ -205,6 +208,21 @@ class RoutingDataModule(L.LightningDataModule):
             collate_fn=self.featurizer.collate,
             num_workers=cfg.num_workers,
             persistent_workers=train and cfg.num_workers > 0,
+        )
+
+    def _length_grouped_loader(self, split: str, generator: torch.Generator) -> DataLoader:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            raise LookaheadError("data.length_grouped=true supports one device for now; drop it for DDP runs")
+        data = self._featurized(split)
+        lengths = [len(p) for p in data["prompt"]]  # characters: a tokenizer-free proxy for the prompt length
+        sampler = LengthGroupedBatchSampler(lengths, self.cfg.batch_size, generator=generator)
+        return DataLoader(
+            data,
+            batch_sampler=sampler,
+            collate_fn=self.featurizer.collate,  # type: ignore[arg-type]
+            num_workers=self.cfg.num_workers,
+            persistent_workers=self.cfg.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -15,12 +15,20 @@ from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.metrics.benchmarks import arena_hard_metrics, mt_bench_metrics
 
 #: The headline metric of each benchmark and its scale in tables (MT-Bench ×10 as in the paper's tables).
-HEADLINE = {"AlpacaEval": "win_rate", "ArenaHard": "score", "MT-Bench": "score", "GSM8k": "accuracy",
-            "MATH": "accuracy", "HumanEval": "accuracy", "MBPP": "accuracy"}
+HEADLINE = {
+    "AlpacaEval": "win_rate",
+    "ArenaHard": "score",
+    "MT-Bench": "score",
+    "GSM8k": "accuracy",
+    "MATH": "accuracy",
+    "HumanEval": "accuracy",
+    "MBPP": "accuracy",
+}
 
 
-def item_terms(benchmark: str, examples: Sequence[RoutingExample], choices: Sequence[int]) -> tuple[np.ndarray,
-                                                                                                    np.ndarray, float]:
+def item_terms(
+    benchmark: str, examples: Sequence[RoutingExample], choices: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-item numerators and denominators and the scale such that metric = scale · Σnum / Σden."""
     n = len(examples)
     if benchmark == "ArenaHard":
@@ -38,8 +46,9 @@ def item_terms(benchmark: str, examples: Sequence[RoutingExample], choices: Sequ
     return chosen, np.ones(n), 100.0
 
 
-def validation_terms(examples: Sequence[RoutingExample], choices: Sequence[int]) -> tuple[np.ndarray, np.ndarray,
-                                                                                             float]:
+def validation_terms(
+    examples: Sequence[RoutingExample], choices: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-prompt min-max normalised score of the chosen candidate (the validation reward's terms)."""
     raw = np.asarray([ex.scores for ex in examples], dtype=np.float64)
     span = raw.max(axis=1) - raw.min(axis=1)
@@ -47,15 +56,21 @@ def validation_terms(examples: Sequence[RoutingExample], choices: Sequence[int])
     return norm[np.arange(len(examples)), np.asarray(choices)], np.ones(len(examples)), 1.0
 
 
-def paired_bootstrap(a: tuple[np.ndarray, np.ndarray, float], b: tuple[np.ndarray, np.ndarray, float], *,
-                     resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap(
+    a: tuple[np.ndarray, np.ndarray, float],
+    b: tuple[np.ndarray, np.ndarray, float],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """(difference a − b, 2.5th, 97.5th percentile) of the metric difference over item resamples."""
     (na, da, scale), (nb, db, _) = a, b
     n = len(na)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(resamples, n))
-    diff = scale * (na[idx].sum(1) / np.maximum(da[idx].sum(1), 1e-12) - nb[idx].sum(1) / np.maximum(db[idx].sum(1),
-                                                                                                     1e-12))
+    diff = scale * (
+        na[idx].sum(1) / np.maximum(da[idx].sum(1), 1e-12) - nb[idx].sum(1) / np.maximum(db[idx].sum(1), 1e-12)
+    )
     point = scale * (na.sum() / max(da.sum(), 1e-12) - nb.sum() / max(db.sum(), 1e-12))
     low, high = np.percentile(diff, [2.5, 97.5])
     return float(point), float(low), float(high)

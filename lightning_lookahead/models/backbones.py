@@ -240,3 +240,24 @@ def _grow_embeddings(
         bias = getattr(outputs, "bias", None) if outputs is not None else None
         if isinstance(bias, torch.Tensor) and bias.shape[0] == _rows(model):
             bias[index.to(bias.device)] = bias[:base].float().mean().to(bias.dtype)
+
+
+#: Tokenizers without a stated limit report a huge ``model_max_length``; treat anything above this as "none".
+_NO_LIMIT = 1_000_000
+
+
+def resolve_max_length(
+    requested: int | None, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str
+) -> int:
+    """``requested`` (or, when null, the backbone's own limit), checked against the position embeddings and the
+    tokenizer's ``model_max_length``; a clear error when it exceeds them or no limit is known."""
+    limits = [getattr(model.config, "max_position_embeddings", None)]
+    model_max = getattr(tokenizer, "model_max_length", None)
+    limits.append(model_max if model_max is not None and model_max < _NO_LIMIT else None)
+    known = [int(x) for x in limits if x is not None]
+    max_length = requested if requested is not None else (min(known) if known else None)
+    if max_length is None:
+        raise LookaheadError(f"backbone {name!r} does not state its length limit; set model.max_length")
+    if known and max_length > min(known):
+        raise LookaheadError(f"model.max_length = {max_length} exceeds the backbone's limit of {min(known)} tokens")
+    return int(max_length)

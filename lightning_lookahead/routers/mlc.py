@@ -21,9 +21,6 @@ from lightning_lookahead.routers.base import RouterModule, RouterOutput, Stage, 
 
 FEATURE_VERSION = 1
 
-#: Larger ``model_max_length`` values are the tokenizer's "no limit" sentinel, not a real limit.
-_NO_LIMIT = 1_000_000
-
 
 @dataclass
 class PromptFeaturizer:
@@ -100,7 +97,7 @@ class MLCRouter(RouterModule):
         candidates: list[str] | None = None,
     ) -> None:
         super().__init__(model, loss, optim, candidates)
-        from lightning_lookahead.models.backbones import load_encoder
+        from lightning_lookahead.models.backbones import load_encoder, resolve_max_length
 
         cfg = self.config
         self.backbone, self.tokenizer = load_encoder(
@@ -109,16 +106,7 @@ class MLCRouter(RouterModule):
         # An unused pooler gets no gradient, which DDP reports as an error; the head reads hidden states instead.
         if isinstance(getattr(self.backbone, "pooler", None), nn.Module):
             self.backbone.pooler = None
-        limits = [getattr(self.backbone.config, "max_position_embeddings", None)]
-        model_max = getattr(self.tokenizer, "model_max_length", None)
-        limits.append(model_max if model_max is not None and model_max < _NO_LIMIT else None)
-        known = [int(x) for x in limits if x is not None]
-        max_length = cfg.max_length if cfg.max_length is not None else (min(known) if known else None)
-        if max_length is None:
-            raise LookaheadError(f"backbone {cfg.backbone!r} does not state its length limit; set model.max_length")
-        if known and max_length > min(known):
-            raise LookaheadError(f"model.max_length = {max_length} exceeds the backbone's limit of {min(known)} tokens")
-        self.max_length = int(max_length)
+        self.max_length = resolve_max_length(cfg.max_length, self.backbone, self.tokenizer, cfg.backbone)
         self.featurizer = PromptFeaturizer(self.tokenizer, self.max_length)
         hidden = int(self.backbone.config.hidden_size)
         eps = float(getattr(self.backbone.config, "layer_norm_eps", 1e-5) or 1e-5)

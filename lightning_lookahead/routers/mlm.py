@@ -184,6 +184,8 @@ class LookaheadMLM(RouterModule):
         mlm_weight: float = 0.2
         position_scheme: PositionScheme = "block_restart"
         sparse_mlm: bool = True
+        #: Approximation (off by default): predict at most this many randomly chosen masked slots per batch.
+        mlm_max_predictions: int | None = None
         #: Overrides of the backbone's own config, e.g. {attention_probs_dropout_prob: 0.0} (see docs/training.md).
         backbone_config: dict[str, Any] = field(default_factory=dict)
 
@@ -193,6 +195,8 @@ class LookaheadMLM(RouterModule):
             _check_range("mask_warmup_ratio", self.mask_warmup_ratio, 0.0, 1.0)
             if self.mlm_weight < 0:
                 raise LookaheadError(f"model.mlm_weight must be ≥ 0, got {self.mlm_weight}")
+            if self.mlm_max_predictions is not None and self.mlm_max_predictions < 1:
+                raise LookaheadError(f"model.mlm_max_predictions must be ≥ 1 or null, got {self.mlm_max_predictions}")
             if self.mask_length < 1:
                 raise LookaheadError(f"model.mask_length must be ≥ 1, got {self.mask_length}")
             if self.max_length is not None and self.max_length < 1:
@@ -209,7 +213,7 @@ class LookaheadMLM(RouterModule):
         candidates: list[str] | None = None,
     ) -> None:
         super().__init__(model, loss, optim, candidates)
-        from lightning_lookahead.models.backbones import load_masked_lm, model_id_tokens
+        from lightning_lookahead.models.backbones import load_masked_lm, model_id_tokens, resolve_max_length
 
         cfg = self.config
         self.backbone, self.tokenizer = load_masked_lm(
@@ -222,15 +226,7 @@ class LookaheadMLM(RouterModule):
         if cls_id is None or sep_id is None:
             raise LookaheadError(f"backbone {cfg.backbone!r}: the tokenizer needs a [CLS]/[SEP] (or BOS/EOS) token")
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else sep_id
-        positions = getattr(self.backbone.config, "max_position_embeddings", None)
-        max_length = cfg.max_length if cfg.max_length is not None else positions
-        if max_length is None:
-            raise LookaheadError(f"backbone {cfg.backbone!r} does not state its positions; set model.max_length")
-        if positions is not None and max_length > positions:
-            raise LookaheadError(
-                f"model.max_length = {max_length} exceeds the backbone's {positions} position embeddings"
-            )
-        self.max_length = int(max_length)
+        self.max_length = resolve_max_length(cfg.max_length, self.backbone, self.tokenizer, cfg.backbone)
         self.layout = MLMLayout(
             cls_id=int(cls_id),
             sep_id=int(sep_id),
@@ -291,6 +287,9 @@ class LookaheadMLM(RouterModule):
 
     def mlm_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean CE over labelled slots; sparse projects only those states, dense all (same value, more memory)."""
+        cap = self.config.mlm_max_predictions
+        if cap is not None and self.training:
+            labels = subsample_labels(labels, cap)
         if self.config.sparse_mlm:
             return sparse_mlm_loss(hidden, labels, self.lm_head)
         if not bool((labels != IGNORE_INDEX).any()):
@@ -315,3 +314,18 @@ class LookaheadMLM(RouterModule):
         if stage == "train" and self._trainer is not None:
             self.log("train/mask_rate", rate, batch_size=len(batch["encoded"]))
         return RouterOutput(logits=logits, aux_loss=aux)
+
+
+def subsample_labels(labels: torch.Tensor, cap: int) -> torch.Tensor:
+    """Keep ``cap`` labelled positions chosen uniformly at random (torch's global RNG), ignore the rest.
+
+    An approximation of the MLM objective: the vocabulary projection and its backward shrink to ``cap`` rows.
+    """
+    flat = labels.reshape(-1)
+    index = (flat != IGNORE_INDEX).nonzero().squeeze(1)
+    if index.numel() <= cap:
+        return labels
+    keep = index[torch.randperm(index.numel(), device=labels.device)[:cap]]
+    out = torch.full_like(flat, IGNORE_INDEX)
+    out[keep] = flat[keep]
+    return out.view_as(labels)

@@ -211,7 +211,7 @@ def test_fingerprint_tracks_settings_that_change_features(mlm_config) -> None:
 
 
 def test_bad_settings_fail_before_loading(mlm_config) -> None:
-    with pytest.raises(LookaheadError, match="exceeds the backbone's 64 position"):
+    with pytest.raises(LookaheadError, match="exceeds the backbone's limit of 64 tokens"):
         _module(mlm_config(max_length=128))
     with pytest.raises(LookaheadError, match=r"model\.kind 'mlc' does not match LookaheadMLM"):
         _module(mlm_config(kind="mlc"))
@@ -299,3 +299,18 @@ def test_mlm_batches_survive_plain_device_transfer(mlm_config, examples) -> None
     moved = move_data_to_device(batch, torch.device("cpu"))  # what scripts do without the module's hook
     assert moved["encoded"] is batch["encoded"] and len(moved["encoded"]) == 3
     torch.testing.assert_close(module.predict_scores(moved), module.predict_scores(batch))
+
+
+def test_mlm_max_predictions_keeps_a_random_subset_of_labels():
+    import torch
+
+    from lightning_lookahead.routers.mlm import subsample_labels
+
+    labels = torch.full((2, 10), -100)
+    labels[0, :6] = torch.arange(6)
+    labels[1, 3:9] = torch.arange(6)
+    torch.manual_seed(0)
+    kept = subsample_labels(labels, 5)
+    mask = kept != -100
+    assert int(mask.sum()) == 5 and bool((kept[mask] == labels[mask]).all())
+    assert subsample_labels(labels, 50) is labels

@@ -137,3 +137,10 @@ def test_ddp_two_cpu_processes_reduce_validation_metrics(tiny_backbone, real_dat
     # single-process reward of the same checkpoint on all 8 prompts.
     assert len(logged) == 1
     assert logged[0] == pytest.approx(results["validation"]["cpu_mlm_code"]["reward"], abs=1e-5)
+
+
+def test_speed_options_train(tiny_backbone, real_data, tmp_path):
+    overrides = [*shrink("cpu/mlm_code", tiny_backbone, real_data, tmp_path), "data.length_grouped=true",
+                 "model.mlm_max_predictions=8", "trainer.max_steps=2", "trainer.precision=bf16-mixed"]
+    results = run_experiment(compose("cpu/mlm_code", overrides))
+    assert results["test"][0]["results"]["HumanEval"]["n"] == 4

@@ -29,12 +29,43 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a plain fp32 n×n matmul on this machine with torch's threads: the ceiling to compare against."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
+def step_flops(module, batch) -> float:
+    """Estimated FLOPs of one training step (forward + backward ≈ 3 × forward) from the shapes actually run.
+
+    Per layer and token: 24·h² for the dense parts (QKV, output, 4h MLP) plus 4·h·T for attention scores and
+    values, with T the padded length; plus the vocabulary projection at the positions that carry an MLM label.
+    """
+    cfg = module.backbone.config
+    h, layers = cfg.hidden_size, cfg.num_hidden_layers
+    ffn = getattr(cfg, "intermediate_size", 4 * h)
+    if "encoded" in batch:
+        inputs = module.layout.build_batch(batch["encoded"], 1.0, "right")
+        b, t = inputs["input_ids"].shape
+        predicted = int((inputs["mlm_labels"] != -100).sum())
+    else:
+        b, t = batch["input_ids"].shape
+        predicted = 0
+    forward = b * t * layers * (8 * h * h + 4 * h * ffn + 4 * h * t) + 2 * predicted * h * (h + cfg.vocab_size)
+    return 3.0 * forward
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="cpu/mlm_code")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16 = CPU autocast")
     parser.add_argument("--latency-prompts", type=int, default=20)
+    parser.add_argument("--sorted", action="store_true", help="batch prompts of similar length (data.length_grouped)")
     parser.add_argument("--set", nargs="*", default=[])
     args = parser.parse_args()
     cfg = compose(args.experiment, args.set)
@@ -52,7 +83,7 @@ def main() -> None:
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-5)
     module.train()
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
-    times = []
+    times, flops = [], []
     for i, batch in enumerate(batches):
         start = time.perf_counter()
         with autocast:
@@ -65,8 +96,11 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
         if i:  # the first step warms up allocator and kernels
             times.append(time.perf_counter() - start)
+            flops.append(step_flops(module, batch))
     train_rss = peak_rss_mib()
     step = statistics.mean(times)
+    achieved = statistics.mean(flops) / step
+    peak = matmul_flops()
 
     module.eval()
     val = [module.featurize(example_dict(ex)) | example_dict(ex) for ex in splits.val[:64]]
@@ -89,6 +123,10 @@ def main() -> None:
                 "threads": torch.get_num_threads(),
                 "step_seconds": round(step, 3),
                 "train_prompts_per_s": round(bs / step, 2),
+                "est_gflop_per_step": round(statistics.mean(flops) / 1e9),
+                "achieved_gflops": round(achieved / 1e9, 1),
+                "matmul_gflops": round(peak / 1e9, 1),
+                "fraction_of_matmul": round(achieved / peak, 3),
                 "train_peak_rss_mib": round(train_rss),
                 "route_p50_ms_batch1": round(1000 * latency[len(latency) // 2], 1),
                 "route_p95_ms_batch1": round(1000 * latency[int(0.95 * (len(latency) - 1))], 1),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,8 @@ def _validation_rows(
 
 def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     """Train, select, test; returns the results dict (empty on non-zero ranks)."""
+    # Our modules keep host-side batch keys (prompt ids, MLM blocks) out of the device transfer on purpose.
+    warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
     from lightning_lookahead.data.datamodule import RoutingDataModule
     from lightning_lookahead.routers.registry import build_predictor
     from lightning_lookahead.training.loggers import build_loggers

@@ -60,8 +60,7 @@ format: install ## ruff format + autofix
 
 bench: data ## speed benchmarks (data, evaluation, training step, routing latency) -> docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_data_eval.py --mirror $(or $(MIRROR),missing-mirror)
-	$(BIN)/python benchmarks/bench_train_step.py --experiment cpu/mlm_code --set data.data_dir=$(DATA_DIR)
-	$(BIN)/python benchmarks/bench_train_step.py --experiment cpu/mlc_code --set data.data_dir=$(DATA_DIR)
+	$(BIN)/python benchmarks/bench_speed_options.py --data-dir $(DATA_DIR)
 
 clean: ## remove run outputs and caches (keeps .venv and data)
 	rm -rf runs .pytest_cache .ruff_cache

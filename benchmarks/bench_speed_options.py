@@ -1,0 +1,75 @@
+"""Training throughput, memory and routing latency of the CPU routers under each speed option, as one table.
+
+    python benchmarks/bench_speed_options.py [--steps 6] [--data-dir data]
+
+Each row is a fresh process running ``bench_train_step.py`` (so peak memory is per variant). The jemalloc row
+needs Debian's ``libjemalloc2`` and is skipped without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+ATTENTION_DROPOUT_ON = "model.backbone_config.attention_probs_dropout_prob=0.1"
+
+VARIANTS: list[tuple[str, str, list[str], dict[str, str]]] = [
+    ("MLC fp32", "cpu/mlc_code", [], {}),
+    ("MLC bf16 autocast", "cpu/mlc_code", ["--precision", "bf16"], {}),
+    ("MLM fp32 (shipped config)", "cpu/mlm_code", [], {}),
+    ("MLM fp32, attention dropout 0.1 (MiniLM default)", "cpu/mlm_code", ["--set", ATTENTION_DROPOUT_ON], {}),
+    ("MLM bf16 autocast", "cpu/mlm_code", ["--precision", "bf16"], {}),
+    ("MLM + jemalloc (LD_PRELOAD)", "cpu/mlm_code", [], {"LD_PRELOAD": str(JEMALLOC)}),
+    ("MLM length-grouped batches", "cpu/mlm_code", ["--sorted"], {}),
+    (
+        "MLM ≤ 64 predicted slots per batch (approximation)",
+        "cpu/mlm_code",
+        ["--set", "model.mlm_max_predictions=64"],
+        {},
+    ),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--data-dir", default=os.environ.get("LOOKAHEAD_DATA_DIR", "data"))
+    args = parser.parse_args()
+    script = Path(__file__).with_name("bench_train_step.py")
+    print(
+        "| variant | s/step (16 prompts) | prompts/s | est. GFLOP/s (share of matmul) | peak RSS | "
+        "route p50 @1 | route p95 @1 | route prompts/s @64 |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, experiment, extra, env in VARIANTS:
+        if "LD_PRELOAD" in env and not JEMALLOC.exists():
+            print(f"| {name} | skipped: {JEMALLOC} not installed | | | | | | |")
+            continue
+        cmd = [sys.executable, str(script), "--experiment", experiment, "--steps", str(args.steps), *extra]
+        sets = [f"data.data_dir={args.data_dir}"]
+        if "--set" in cmd:
+            i = cmd.index("--set")
+            cmd.insert(i + 1, sets[0])
+        else:
+            cmd += ["--set", *sets]
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env, "HF_HUB_OFFLINE": "1"})
+        if out.returncode:
+            print(f"| {name} | failed: {out.stderr.strip().splitlines()[-1]} | | | | | | |")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"| {name} | {r['step_seconds']:.2f} | {r['train_prompts_per_s']:.2f} | {r['achieved_gflops']:.1f} "
+            f"({100 * r['fraction_of_matmul']:.0f}% of {r['matmul_gflops']:.0f}) | {r['train_peak_rss_mib']} MiB | "
+            f"{r['route_p50_ms_batch1']:.0f} ms | {r['route_p95_ms_batch1']:.0f} ms | "
+            f"{r['route_prompts_per_s_batch64']:.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

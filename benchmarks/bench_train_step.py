@@ -52,6 +52,8 @@ def step_flops(module, batch) -> float:
         inputs = module.layout.build_batch(batch["encoded"], 1.0, "right")
         b, t = inputs["input_ids"].shape
         predicted = int((inputs["mlm_labels"] != -100).sum())
+        cap = getattr(module.config, "mlm_max_predictions", None)
+        predicted = min(predicted, cap) if cap else predicted
     else:
         b, t = batch["input_ids"].shape
         predicted = 0

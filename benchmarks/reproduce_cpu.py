@@ -23,9 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from lightning_lookahead.config.compose import compose
+from lightning_lookahead.data.schema import BENCHMARKS
 from lightning_lookahead.data.splits import make_splits
 from lightning_lookahead.metrics.benchmarks import decide
-from lightning_lookahead.metrics.bootstrap import HEADLINE, item_terms, paired_bootstrap, validation_terms
+from lightning_lookahead.metrics.bootstrap import (
+    HEADLINE,
+    bootstrap_differences,
+    item_terms,
+    paired_bootstrap,
+    validation_terms,
+)
 from lightning_lookahead.routers.baselines import RandomRouter
 
 ROUTERS = {"mlm": "Lookahead-MLM", "mlc": "MLC (query only)"}
@@ -87,6 +94,9 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str) 
         np.argmax([validation_terms(splits.val, np.full(len(splits.val), j))[0].mean() for j in range(len(candidates))])
     )
     columns = ["validation reward", *[f"{b} {HEADLINE[b]}" + (" ×10" if b == "MT-Bench" else "") for b in benches]]
+    with_avg = benches == list(BENCHMARKS)
+    if with_avg:
+        columns.append("7-benchmark avg")
 
     def terms(bench: str | None, choices: np.ndarray):
         return (
@@ -106,6 +116,7 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str) 
             result = json.loads((target / "results.json").read_text())
             timing.append(result["timing"]["train_seconds"])
             cells = []
+            avg_diffs, avg_values, avg_points = [], [], []
             for bench in [None, *benches]:
                 key = "val" if bench is None else f"test/{bench}"
                 ids = [e.prompt_id for e in (splits.val if bench is None else splits.test[bench])]
@@ -114,6 +125,14 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str) 
                 base = terms(bench, fixed(bench, best_j))
                 value = mine[2] * mine[0].sum() / mine[1].sum()
                 cells.append((value, *paired_bootstrap(mine, base, seed=seed)))
+                if bench is not None:
+                    point, diffs = bootstrap_differences(mine, base, seed=seed)
+                    avg_values.append(value)
+                    avg_points.append(point)
+                    avg_diffs.append(diffs)
+            if with_avg:  # benchmarks resampled independently; the average's difference per resample
+                low, high = np.percentile(np.mean(avg_diffs, axis=0), [2.5, 97.5])
+                cells.append((float(np.mean(avg_values)), float(np.mean(avg_points)), float(low), float(high)))
             per_seed.append(cells)
         formatted = []
         for col in range(len(columns)):
@@ -134,11 +153,15 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str) 
         rows.append(f"| {label} | " + " | ".join(formatted) + f" | {statistics.mean(timing):.0f} s |")
 
     def baseline_row(name: str, choose) -> str:
-        cells = []
+        cells, values = [], []
         for bench in [None, *benches]:
             t = terms(bench, choose(bench))
             value = t[2] * t[0].sum() / t[1].sum()
             cells.append(f"{value:.3f}" if bench is None else f"{value:.2f}")
+            if bench is not None:
+                values.append(value)
+        if with_avg:
+            cells.append(f"{np.mean(values):.2f}")
         return f"| {name} | " + " | ".join(cells) + " | – |"
 
     def oracle(bench):

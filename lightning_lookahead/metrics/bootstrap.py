@@ -56,6 +56,23 @@ def validation_terms(
     return norm[np.arange(len(examples)), np.asarray(choices)], np.ones(len(examples)), 1.0
 
 
+def bootstrap_differences(
+    a: tuple[np.ndarray, np.ndarray, float],
+    b: tuple[np.ndarray, np.ndarray, float],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, np.ndarray]:
+    """The metric difference a − b and its values over ``resamples`` paired item resamples."""
+    (na, da, scale), (nb, db, _) = a, b
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(na), size=(resamples, len(na)))
+    ratio_a = na[idx].sum(1) / np.maximum(da[idx].sum(1), 1e-12)
+    ratio_b = nb[idx].sum(1) / np.maximum(db[idx].sum(1), 1e-12)
+    point = scale * (na.sum() / max(da.sum(), 1e-12) - nb.sum() / max(db.sum(), 1e-12))
+    return float(point), scale * (ratio_a - ratio_b)
+
+
 def paired_bootstrap(
     a: tuple[np.ndarray, np.ndarray, float],
     b: tuple[np.ndarray, np.ndarray, float],
@@ -64,13 +81,6 @@ def paired_bootstrap(
     seed: int = 0,
 ) -> tuple[float, float, float]:
     """(difference a − b, 2.5th, 97.5th percentile) of the metric difference over item resamples."""
-    (na, da, scale), (nb, db, _) = a, b
-    n = len(na)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    diff = scale * (
-        na[idx].sum(1) / np.maximum(da[idx].sum(1), 1e-12) - nb[idx].sum(1) / np.maximum(db[idx].sum(1), 1e-12)
-    )
-    point = scale * (na.sum() / max(da.sum(), 1e-12) - nb.sum() / max(db.sum(), 1e-12))
-    low, high = np.percentile(diff, [2.5, 97.5])
-    return float(point), float(low), float(high)
+    point, diffs = bootstrap_differences(a, b, resamples=resamples, seed=seed)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return point, float(low), float(high)

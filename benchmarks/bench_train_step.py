@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from lightning_lookahead.config.compose import compose
 from lightning_lookahead.data.datamodule import example_dict
 from lightning_lookahead.data.splits import make_splits
-from lightning_lookahead.routers.registry import build_predictor
+from lightning_lookahead.routers.registry import predictor_from_config
 
 
 def peak_rss_mib() -> float:
@@ -72,12 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = compose(args.experiment, args.set)
     torch.manual_seed(0)
-    module = build_predictor(
-        OmegaConf.to_container(cfg.model),
-        OmegaConf.to_container(cfg.loss),
-        OmegaConf.to_container(cfg.optim),
-        list(cfg.data.candidates),
-    )
+    module = predictor_from_config(cfg)
     splits = make_splits(cfg.data, Path(cfg.data.data_dir))
     bs = cfg.data.batch_size
     features = [module.featurize(example_dict(ex)) | example_dict(ex) for ex in splits.train[: bs * (args.steps + 1)]]
@@ -89,10 +83,7 @@ def main() -> None:
     for i, batch in enumerate(batches):
         start = time.perf_counter()
         with autocast:
-            out = module.forward_batch(batch, "train")
-            loss = module.compute_routing_loss(out.logits, batch["scores"])
-            if out.aux_loss is not None:
-                loss = loss + module.aux_loss_weight() * out.aux_loss
+            loss = module.total_loss(batch, "train")
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

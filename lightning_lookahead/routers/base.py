@@ -390,6 +390,11 @@ class RouterModule(L.LightningModule, abc.ABC):
             if self.aux_loss_name != "aux_loss":
                 self.log(f"{stage}/{self.aux_loss_name}", aux.detach(), **opts)
 
+    def total_loss(self, batch: dict[str, Any], stage: str = "train") -> torch.Tensor:
+        """The training objective on one batch (forward included), for benchmarks and custom loops."""
+        total, _, _ = self._losses(batch, self.forward_batch(batch, stage))
+        return total
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         """``routing_loss(logits, scores) + w·aux``; the parts come back too (for callbacks and tests)."""
         out = self.forward_batch(batch, "train")

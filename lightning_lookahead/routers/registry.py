@@ -72,3 +72,15 @@ def build_predictor(
     """Instantiate (and load the backbone of) the predictor named by ``model_cfg["kind"]``."""
     cls = predictor_class(_kind_of(model_cfg))
     return cls(model=model_cfg, loss=loss, optim=optim, candidates=list(candidates))
+
+
+def predictor_from_config(cfg: Any) -> RouterModule:
+    """The predictor of a composed experiment config (``model``, ``loss``, ``optim``, ``data.candidates``)."""
+    from omegaconf import OmegaConf
+
+    return build_predictor(
+        OmegaConf.to_container(cfg.model, resolve=True),
+        OmegaConf.to_container(cfg.loss, resolve=True),
+        OmegaConf.to_container(cfg.optim, resolve=True),
+        list(cfg.data.candidates),
+    )

@@ -112,7 +112,7 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     # Our modules keep host-side batch keys (prompt ids, MLM blocks) out of the device transfer on purpose.
     warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
     from lightning_lookahead.data.datamodule import RoutingDataModule
-    from lightning_lookahead.routers.registry import build_predictor
+    from lightning_lookahead.routers.registry import predictor_from_config
     from lightning_lookahead.training.loggers import build_loggers
 
     L.seed_everything(cfg.seed, workers=True)
@@ -123,12 +123,7 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     rank_zero_info(f"experiment {cfg.name} → {run_dir}\n{to_yaml(cfg)}")
 
     candidates = list(cfg.data.candidates)
-    module = build_predictor(
-        OmegaConf.to_container(cfg.model, resolve=True),
-        OmegaConf.to_container(cfg.loss),
-        OmegaConf.to_container(cfg.optim),
-        candidates,
-    )
+    module = predictor_from_config(cfg)
     datamodule = RoutingDataModule(cfg.data, module)
     trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     world = world_size(trainer_kwargs["devices"])

@@ -140,7 +140,12 @@ def test_ddp_two_cpu_processes_reduce_validation_metrics(tiny_backbone, real_dat
 
 
 def test_speed_options_train(tiny_backbone, real_data, tmp_path):
-    overrides = [*shrink("cpu/mlm_code", tiny_backbone, real_data, tmp_path), "data.length_grouped=true",
-                 "model.mlm_max_predictions=8", "trainer.max_steps=2", "trainer.precision=bf16-mixed"]
+    overrides = [
+        *shrink("cpu/mlm_code", tiny_backbone, real_data, tmp_path),
+        "data.length_grouped=true",
+        "model.mlm_max_predictions=8",
+        "trainer.max_steps=2",
+        "trainer.precision=bf16-mixed",
+    ]
     results = run_experiment(compose("cpu/mlm_code", overrides))
     assert results["test"][0]["results"]["HumanEval"]["n"] == 4

@@ -14,14 +14,11 @@ import json
 import resource
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from bench_common import predictor_and_features
 
-from lightning_lookahead.config.compose import compose
 from lightning_lookahead.data.datamodule import example_dict
-from lightning_lookahead.data.splits import make_splits
-from lightning_lookahead.routers.registry import predictor_from_config
 
 
 def peak_rss_mib() -> float:
@@ -69,12 +66,10 @@ def main() -> None:
     parser.add_argument("--sorted", action="store_true", help="batch prompts of similar length (data.length_grouped)")
     parser.add_argument("--set", nargs="*", default=[])
     args = parser.parse_args()
-    cfg = compose(args.experiment, args.set)
-    torch.manual_seed(0)
-    module = predictor_from_config(cfg)
-    splits = make_splits(cfg.data, Path(cfg.data.data_dir))
+    cfg, module, splits, features = predictor_and_features(args.experiment, args.set, args.steps + 1)
     bs = cfg.data.batch_size
-    features = [module.featurize(example_dict(ex)) | example_dict(ex) for ex in splits.train[: bs * (args.steps + 1)]]
+    if args.sorted:  # what data.length_grouped does within each pool of batches
+        features.sort(key=lambda f: len(f["prompt"]))
     batches = [module.collate(features[i * bs : (i + 1) * bs]) for i in range(args.steps + 1)]
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-5)
     module.train()

@@ -6,15 +6,9 @@ python benchmarks/profile_step.py --experiment cpu/mlm_code [--rows 12] [--set k
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import torch
+from bench_common import predictor_and_features
 from torch.profiler import ProfilerActivity, profile
-
-from lightning_lookahead.config.compose import compose
-from lightning_lookahead.data.datamodule import example_dict
-from lightning_lookahead.data.splits import make_splits
-from lightning_lookahead.routers.registry import predictor_from_config
 
 
 def main() -> None:
@@ -23,12 +17,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--set", nargs="*", default=[])
     args = parser.parse_args()
-    cfg = compose(args.experiment, args.set)
-    torch.manual_seed(0)
-    module = predictor_from_config(cfg)
-    splits = make_splits(cfg.data, Path(cfg.data.data_dir))
+    cfg, module, _, feats = predictor_and_features(args.experiment, args.set, 2)
     bs = cfg.data.batch_size
-    feats = [module.featurize(example_dict(ex)) | example_dict(ex) for ex in splits.train[: 2 * bs]]
     module.train()
 
     def step(batch):

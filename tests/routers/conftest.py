@@ -12,33 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from routers_testkit import PROMPT_WORDS, RESPONSE_WORDS, SPECIALS, UNUSED, make_examples
+from routers_testkit import PROMPT_WORDS, RESPONSE_WORDS, make_examples
+from tiny_models import save_tiny_bert
 
 
 @pytest.fixture(scope="session")
 def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A saved tiny BertForMaskedLM + BertTokenizerFast (with [unused0..4]) that ``load_masked_lm`` can read."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+    """A saved tiny BertForMaskedLM + BertTokenizerFast (with [unused0..4]) that ``load_masked_lm`` can read.
 
-    out = tmp_path_factory.mktemp("tiny-bert-mlm")
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(SPECIALS + UNUSED + PROMPT_WORDS + RESPONSE_WORDS) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab=str(vocab))
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    BertForMaskedLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    Dropout is off so that losses are reproducible to the last digit.
+    """
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert-mlm"), PROMPT_WORDS + RESPONSE_WORDS, dropout=0.0)
 
 
 @pytest.fixture(scope="session")

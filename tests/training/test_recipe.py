@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import shrink
+from recipe_testkit import shrink
 
 from lightning_lookahead.config.compose import compose, list_experiments
 from lightning_lookahead.data.families import FAMILY_BENCHMARKS

@@ -7,7 +7,6 @@ router on the same items.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -271,7 +270,3 @@ def _log_pick_table(logger: Any, results: Mapping[str, Any], candidates: list[st
     run = results["test"][0]
     rows = [[bench, *[m["picks"].get(c, 0.0) for c in candidates]] for bench, m in run["results"].items()]
     logger.log_table(key="test/pick_shares", columns=["benchmark", *candidates], data=rows)
-
-
-def load_results(run_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / "results.json").read_text())

@@ -76,20 +76,25 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _cli_args(tmp_path: Path, backbone: Path, data: Path, *extra: str) -> list[str]:
+    """`lookahead train cpu/mlm_code`, shrunk, as a subprocess command line."""
+    return [*CLI, "cpu/mlm_code", *shrink("cpu/mlm_code", backbone, data, tmp_path), *extra]
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
 
 
 @pytest.mark.slow
 def test_resume_last_after_kill_9(tiny_backbone, real_data, tmp_path):
-    args = [
-        *CLI,
-        "cpu/mlm_code",
-        *shrink("cpu/mlm_code", tiny_backbone, real_data, tmp_path),
+    args = _cli_args(
+        tmp_path,
+        tiny_backbone,
+        real_data,
         "data.max_train_prompts=40",
         "trainer.max_epochs=1",
         "checkpoint_every_n_steps=1",
-    ]
+    )
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
     deadline = time.monotonic() + 120
@@ -118,16 +123,16 @@ def test_resume_last_after_kill_9(tiny_backbone, real_data, tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_reduce_validation_metrics(tiny_backbone, real_data, tmp_path):
-    args = [
-        *CLI,
-        "cpu/mlm_code",
-        *shrink("cpu/mlm_code", tiny_backbone, real_data, tmp_path),
+    args = _cli_args(
+        tmp_path,
+        tiny_backbone,
+        real_data,
         "trainer.devices=2",
         "trainer.strategy=ddp",
         "data.global_batch_size=8",
         "trainer.max_epochs=1",
         "data.max_eval_prompts=8",
-    ]
+    )
     done = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = _csv_rows(tmp_path / "run" / "csv" / "metrics.csv")

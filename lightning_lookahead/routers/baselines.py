@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -16,9 +17,14 @@ from lightning_lookahead.errors import LookaheadError, unknown_name
 
 
 class ScoreRouter:
-    """Anything that maps benchmark items to a (len(examples), len(candidates)) score matrix."""
+    """Anything that maps benchmark items to a (len(examples), len(candidates)) score matrix.
+
+    ``score_kind`` tells cost-aware decision rules how to read the scores (costs/rules.py): ``logits`` (learned
+    routers, sigmoid → probability), ``probabilities`` (already in [0, 1]) or ``true_scores`` (the oracle).
+    """
 
     name: str
+    score_kind: ClassVar[str] = "logits"
 
     def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
@@ -29,6 +35,7 @@ class OracleRouter(ScoreRouter):
     """The true test scores: an upper bound that no deployable router reaches."""
 
     name: str = "oracle"
+    score_kind: ClassVar[str] = "true_scores"
 
     def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
         return np.asarray([ex.scores for ex in examples], dtype=np.float64).reshape(len(examples), len(candidates))
@@ -40,6 +47,7 @@ class FixedRouter(ScoreRouter):
 
     model: str
     name: str = ""
+    score_kind: ClassVar[str] = "probabilities"
 
     def __post_init__(self) -> None:
         self.name = self.name or f"fixed:{self.model}"
@@ -58,6 +66,7 @@ class RandomRouter(ScoreRouter):
 
     seed: int = 0
     name: str = ""
+    score_kind: ClassVar[str] = "probabilities"
 
     def __post_init__(self) -> None:
         self.name = self.name or f"random:{self.seed}"
@@ -66,7 +75,16 @@ class RandomRouter(ScoreRouter):
         return np.random.RandomState(self.seed).rand(len(examples), len(candidates))
 
 
-BASELINE_KINDS = ("oracle", "random", "random:<seed>", "fixed:<model>", "fixed:all")
+BASELINE_KINDS = (
+    "oracle",
+    "random",
+    "random:<seed>",
+    "fixed:<model>",
+    "fixed:all",
+    "knn:<k>",
+    "hard_cluster:<k>",
+    "soft_cluster:<k>",
+)
 
 
 def parse_router(spec: str, candidates: Sequence[str]) -> list[ScoreRouter]:
@@ -87,4 +105,8 @@ def parse_router(spec: str, candidates: Sequence[str]) -> list[ScoreRouter]:
         if arg not in candidates:
             raise unknown_name("model for --router fixed", arg, candidates)
         return [FixedRouter(arg)]
+    if kind in ("knn", "hard_cluster", "soft_cluster"):  # fitted on training prompts before use (CLI: --fit-*)
+        from lightning_lookahead.routers.embedding_baselines import parse_embedding_router
+
+        return [parse_embedding_router(spec)]
     raise unknown_name("router", spec, BASELINE_KINDS)

@@ -12,12 +12,19 @@ from typing import Any, TypeVar
 from lightning_lookahead.config.schema import LossConfig, OptimConfig
 from lightning_lookahead.errors import LookaheadError, unknown_name
 from lightning_lookahead.routers.base import RouterModule, config_to_dict
+from lightning_lookahead.routers.clm import LookaheadCLM
+from lightning_lookahead.routers.gt_response import GTResponseRouter
 from lightning_lookahead.routers.mlc import MLCRouter
 from lightning_lookahead.routers.mlm import LookaheadMLM
 
 P = TypeVar("P", bound=type[RouterModule])
 
-PREDICTORS: dict[str, type[RouterModule]] = {"mlm": LookaheadMLM, "mlc": MLCRouter}
+PREDICTORS: dict[str, type[RouterModule]] = {
+    "mlm": LookaheadMLM,
+    "mlc": MLCRouter,
+    "gt_response": GTResponseRouter,
+    "clm": LookaheadCLM,
+}
 
 
 def register_predictor(kind: str) -> Callable[[P], P]:

@@ -23,9 +23,11 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_lookahead.config.compose import to_yaml
+from lightning_lookahead.costs.report import log_cost_curve
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.evaluation import evaluate_router, markdown_table, picks_table, runs_to_json, write_atomic
+from lightning_lookahead.inference.export import EXPORT_DIR, export_router
 from lightning_lookahead.metrics.benchmarks import decide, validation_reward
 from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, ScoreRouter
 
@@ -157,7 +159,9 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
             f"testing the best checkpoint {best.best_model_path} ({BEST_METRIC}={best.best_model_score:.4f})"
         )
         module = type(module).load_from_checkpoint(best.best_model_path, map_location="cpu")
+    export_router(module, run_dir / EXPORT_DIR, name=cfg.name, source=best.best_model_path or None)
     results = test_and_report(module, datamodule, cfg, run_dir, train_seconds=train_seconds)
+    log_cost_curve(loggers, run_dir, datamodule.test_examples, candidates, cfg.name)
     for logger in loggers:
         logger.log_metrics(_flat_test_metrics(results), step=trainer.global_step)
         _log_pick_table(logger, results, candidates)

@@ -168,3 +168,12 @@ def test_absent_training_labels_are_reported(real_data: Path) -> None:
     assert len(missing_files("UltraFeedback", real_data)) == 6  # instructions.jsonl too
     with pytest.raises(DataError, match=r"run `lookahead data fetch`"):
         load_train_set("OpenMathInstruct2_filtered2", real_data)
+
+
+def test_arenahard_token_counts_where_the_answer_files_record_them(loaded) -> None:
+    _, examples = loaded["ArenaHard"]
+    # conv_metadata.token_len exists in the Yi, InternLM and Qwen-Coder answer files only (Phi-3 and Llama lack it),
+    # so the cost code falls back to one tokenizer for every Arena-Hard item rather than mixing two.
+    counted = [j for j in range(5) if all(e.extras["response_tokens"][j] is not None for e in examples)]
+    assert counted == [0, 1, 4]
+    assert all(e.extras["response_tokens"][j] is None for e in examples for j in (2, 3))

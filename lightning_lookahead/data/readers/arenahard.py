@@ -78,6 +78,12 @@ def _answer(path: Path, line: int, obj: dict[str, Any]) -> str:
     return text
 
 
+def _token_len(obj: dict[str, Any]) -> int | None:
+    """The answer's length as the data records it (``conv_metadata.token_len``, tiktoken counts), if present."""
+    value = (obj.get("conv_metadata") or {}).get("token_len")
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _verdicts(path: Path, line: int, obj: dict[str, Any]) -> tuple[str | None, str | None]:
     games = require(obj, "games", path, line=line, kind=list)
     if len(games) != 2:
@@ -116,6 +122,7 @@ def load(root: Path, candidates: Sequence[str] = PAPER_CANDIDATES) -> list[Routi
             questions.append((qid, turns[0]["content"], category))
 
     answers: list[list[str]] = [[] for _ in questions]
+    token_lens: list[list[int | None]] = [[] for _ in questions]
     games: list[list[tuple[str | None, str | None]]] = [[] for _ in questions]
     for model in pool:
         a_path = resolve(folder / ANSWERS / f"{model}.jsonl")
@@ -127,6 +134,7 @@ def load(root: Path, candidates: Sequence[str] = PAPER_CANDIDATES) -> list[Routi
             if qid not in by_judgment:
                 raise DataError(j_path, f"no judgment for question {qid!r}", key=qid)
             answers[i].append(_answer(a_path, *by_answer[qid]))
+            token_lens[i].append(_token_len(by_answer[qid][1]))
             games[i].append(_verdicts(j_path, *by_judgment[qid]))
     return [
         RoutingExample(
@@ -135,7 +143,7 @@ def load(root: Path, candidates: Sequence[str] = PAPER_CANDIDATES) -> list[Routi
             responses=tuple(answers[i]),
             scores=tuple(score_games(*g) for g in games[i]),
             benchmark=BENCHMARK,
-            extras={"category": category, "games": tuple(games[i])},
+            extras={"category": category, "games": tuple(games[i]), "response_tokens": tuple(token_lens[i])},
         )
         for i, (qid, prompt, category) in enumerate(questions)
     ]

@@ -1,0 +1,268 @@
+"""A servable export of a trained router, and loading it (or a Lightning checkpoint) without unpickling code.
+
+A Lightning ``.ckpt`` is a pickle: loading one with ``weights_only=False`` runs whatever it names, so serving never
+does that. At the end of training the recipe writes ``<run_dir>/export/``:
+
+- ``model.safetensors``: the predictor's ``state_dict`` (tied weights stored once);
+- ``router.json``: kind, predictor class, the ``model`` / ``loss`` / ``optim`` settings, the candidate pool, the
+  tokenizer's vocabulary hash and the package versions; everything needed to rebuild the predictor through the
+  registry;
+- ``tokenizer/``: the tokenizer as ``save_pretrained`` writes it (with any model-id tokens added in training), for
+  tools outside this package and as a record of what the router read.
+
+Rebuilding loads the backbone *architecture* named by ``model.backbone`` (an alias, a local directory or a cached hub
+id), then every weight from ``model.safetensors`` strictly, so the pretrained backbone weights never matter. Older
+runs without an export load from ``checkpoints/*.ckpt`` with ``torch.load(weights_only=True)``; ``lookahead export``
+turns such a checkpoint into an export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import pickle
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lightning_lookahead import __version__
+from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.routers.base import RouterModule
+
+EXPORT_DIR = "export"
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "router.json"
+TOKENIZER_DIR = "tokenizer"
+FORMAT = "lightning-lookahead-router"
+FORMAT_VERSION = 1
+
+
+def vocabulary_hash(tokenizer: Any) -> str:
+    """sha256 of the token → id mapping (added tokens included): what must match for the weights to mean the same.
+
+    Not :func:`~lightning_lookahead.routers.base.tokenizer_fingerprint`: its serialised backend also records
+    truncation settings, which change once a featurizer has used the tokenizer.
+    """
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import lightning
+    import transformers
+
+    return {
+        "lightning_lookahead": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "lightning": lightning.__version__,
+    }
+
+
+def router_metadata(module: RouterModule, *, name: str, source: str | None = None) -> dict[str, Any]:
+    """The ``router.json`` content of ``module`` (its hparams are the settings it was built from)."""
+    hparams = dict(module.hparams)
+    tokenizer = getattr(module, "tokenizer", None)
+    cls = type(module)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "kind": str(hparams["model"]["kind"]),
+        "predictor": f"{cls.__module__}.{cls.__qualname__}",
+        "needs_responses": bool(getattr(module, "needs_responses", False)),
+        "model": hparams["model"],
+        "loss": hparams.get("loss"),
+        "optim": hparams.get("optim"),
+        "candidates": list(module.candidates),
+        "tokenizer": None
+        if tokenizer is None
+        else {
+            "dir": TOKENIZER_DIR,
+            "class": type(tokenizer).__name__,
+            "size": len(tokenizer),
+            "vocabulary_sha256": vocabulary_hash(tokenizer),
+        },
+        "weights": WEIGHTS_FILE,
+        "source_checkpoint": source,
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def export_router(module: RouterModule, out_dir: str | Path, *, name: str, source: str | Path | None = None) -> Path:
+    """Write ``out_dir`` (usually ``<run_dir>/export``) atomically: a reader sees the old export or the new one.
+
+    The files go to a sibling temporary folder that replaces ``out_dir`` by renames once complete.
+    """
+    from safetensors.torch import save_model
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        save_model(module, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        tokenizer = getattr(module, "tokenizer", None)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+        meta = router_metadata(module, name=name, source=_relative_to(source, out.parent))
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _relative_to(path: str | Path | None, base: Path) -> str | None:
+    """``path`` relative to the run directory where it lies inside it (so a moved run still names its checkpoint)."""
+    if not path:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def read_metadata(export_dir: Path) -> dict[str, Any]:
+    """``router.json`` of an export, checked for format and the keys the rebuild needs."""
+    path = export_dir / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LookaheadError(f"{export_dir} has no {META_FILE}; is it a router export?") from None
+    except json.JSONDecodeError as exc:
+        raise LookaheadError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise LookaheadError(f"{path}: not a lightning_lookahead router export (format != {FORMAT!r})")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise LookaheadError(
+            f"{path}: export format {meta['format_version']} is newer than this package reads ({FORMAT_VERSION}); "
+            "upgrade lightning_lookahead"
+        )
+    for key in ("kind", "model", "candidates"):
+        if key not in meta:
+            raise LookaheadError(f"{path}: missing key {key!r}")
+    if not isinstance(meta["model"], dict) or meta["model"].get("kind") != meta["kind"]:
+        raise LookaheadError(f"{path}: 'kind' ({meta['kind']!r}) and 'model.kind' disagree; the file was edited")
+    return meta
+
+
+def _predictor_class(kind: str, class_path: str | None) -> type[RouterModule]:
+    """The registered class of ``kind``; a predictor module of this package that registers on import is imported first.
+
+    Only ``lightning_lookahead.*`` modules are imported from a saved path: a run directory must not be able to make
+    the loader import arbitrary code.
+    """
+    from lightning_lookahead.routers.registry import PREDICTORS, predictor_class
+
+    if kind not in PREDICTORS and class_path and class_path.startswith("lightning_lookahead."):
+        with contextlib.suppress(ImportError):  # the registry's unknown-kind error says what is available
+            importlib.import_module(class_path.rsplit(".", 1)[0])
+    return predictor_class(kind)
+
+
+def build_module(settings: Mapping[str, Any], *, backbone: str | None = None, where: str) -> RouterModule:
+    """A fresh predictor from saved settings (``model``, ``loss``, ``optim``, ``candidates``); weights come later."""
+    model = dict(settings["model"])
+    if backbone is not None:
+        model["backbone"] = str(backbone)
+    cls = _predictor_class(str(model.get("kind")), settings.get("predictor"))
+    try:
+        return cls(
+            model=model, loss=settings.get("loss"), optim=settings.get("optim"), candidates=settings["candidates"]
+        )
+    except LookaheadError as exc:
+        raise LookaheadError(f"{where}: cannot rebuild the {model.get('kind')} router: {exc}") from exc
+
+
+def _load_error(where: str, exc: Exception) -> LookaheadError:
+    lines = str(exc).strip().splitlines()
+    detail = "; ".join(line.strip() for line in lines[1:3]) or (lines[0] if lines else type(exc).__name__)
+    return LookaheadError(f"{where}: the weights do not fit the rebuilt predictor ({detail[:300]})")
+
+
+def load_export(
+    export_dir: Path, *, device: str | torch.device = "cpu", backbone: str | None = None
+) -> tuple[RouterModule, dict[str, Any]]:
+    """Rebuild the predictor of an export and load its safetensors weights strictly; (module, router.json)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    meta = read_metadata(export_dir)
+    weights = export_dir / str(meta.get("weights") or WEIGHTS_FILE)
+    if not weights.is_file():
+        raise LookaheadError(f"{export_dir}: weights file {weights.name} is missing")
+    module = build_module(meta, backbone=backbone, where=str(export_dir))
+    _check_tokenizer(module, meta, export_dir)
+    try:
+        load_model(module, str(weights), strict=True, device="cpu")
+    except (RuntimeError, SafetensorError) as exc:
+        raise _load_error(str(weights), exc) from exc
+    return _ready(module, device), meta
+
+
+def _check_tokenizer(module: RouterModule, meta: Mapping[str, Any], where: Path) -> None:
+    """The rebuilt backbone's tokenizer must map tokens to the ids the weights were trained with."""
+    saved = (meta.get("tokenizer") or {}).get("vocabulary_sha256")
+    tokenizer = getattr(module, "tokenizer", None)
+    if saved and tokenizer is not None and vocabulary_hash(tokenizer) != saved:
+        raise LookaheadError(
+            f"{where}: the tokenizer of backbone {module.hparams['model'].get('backbone')!r} differs from the one "
+            "this router was trained with (vocabulary hash mismatch); point it at the original backbone"
+        )
+
+
+def load_checkpoint_file(
+    ckpt: Path, *, device: str | torch.device = "cpu", backbone: str | None = None
+) -> RouterModule:
+    """A predictor from a Lightning checkpoint read with ``weights_only=True`` (tensors and plain containers only)."""
+    if not ckpt.is_file():
+        raise LookaheadError(f"checkpoint {ckpt} does not exist")
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LookaheadError(
+            f"{ckpt}: holds objects other than tensors and plain containers, refused by weights_only loading ({first})"
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise LookaheadError(f"{ckpt}: not a readable PyTorch checkpoint ({exc})") from exc
+    hparams = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not isinstance(hparams, dict) or "model" not in hparams or "candidates" not in hparams:
+        raise LookaheadError(f"{ckpt}: not a lightning_lookahead router checkpoint (no model/candidates hparams)")
+    if not isinstance(state.get("state_dict"), dict):
+        raise LookaheadError(f"{ckpt}: no state_dict")
+    module = build_module(hparams, backbone=backbone, where=str(ckpt))
+    try:
+        module.load_state_dict(state["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise _load_error(str(ckpt), exc) from exc
+    return _ready(module, device)
+
+
+def _ready(module: RouterModule, device: str | torch.device) -> RouterModule:
+    try:
+        module = module.to(torch.device(device))
+    except (RuntimeError, AssertionError) as exc:
+        raise LookaheadError(f"cannot move the router to device {device!r}: {exc}") from exc
+    module.eval()
+    module.requires_grad_(False)
+    return module

@@ -16,6 +16,7 @@ export WANDB_MODE ?= offline
 EXP ?= cpu/mlm_code
 ARGS ?=
 SEEDS ?= 42
+FAMILIES ?= code,math
 .PHONY: help install data evaluate train validate reproduce-cpu test lint format bench clean
 
 help: ## list every target
@@ -44,8 +45,8 @@ evaluate: data ## baseline routers (oracle, random, each fixed model) on all 7 b
 train: data ## train EXP (default cpu/mlm_code) with ARGS overrides; results in runs/<name>/results.md
 	$(BIN)/lookahead train $(EXP) data.data_dir=$(DATA_DIR) $(ARGS)
 
-reproduce-cpu: data ## MLM vs MLC vs baselines on code (paper), math and all (kfold); SEEDS="42 43" for repeats
-	$(BIN)/python benchmarks/reproduce_cpu.py --families code,math,all --seeds "$(SEEDS)" --data-dir $(DATA_DIR)
+reproduce-cpu: data ## every router on code (paper) and math (kfold) -> runs/reproduce/summary.md; SEEDS, FAMILIES
+	$(BIN)/python benchmarks/reproduce_cpu.py --families $(FAMILIES) --seeds "$(SEEDS)" --data-dir $(DATA_DIR)
 
 validate: install ## check every shipped experiment config (no models loaded)
 	$(BIN)/lookahead validate --all
@@ -60,9 +61,11 @@ format: install ## ruff format + autofix
 	$(BIN)/ruff check --fix lightning_lookahead tests benchmarks
 	$(BIN)/ruff format lightning_lookahead tests benchmarks
 
-bench: data ## speed benchmarks (data, evaluation, training step, routing latency) -> docs/benchmarks.md
+bench: data ## speed benchmarks (data, evaluation, training step, routing latency, server overhead) -> docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_data_eval.py --mirror $(or $(MIRROR),missing-mirror)
 	$(BIN)/python benchmarks/bench_speed_options.py --data-dir $(DATA_DIR)
+	$(BIN)/python benchmarks/bench_routing.py --data-dir $(DATA_DIR) --kinds mlc,mlm,clm --threads 1
+	$(BIN)/python benchmarks/bench_server.py --requests 400 --concurrency 1,16
 
 clean: ## remove run outputs and caches (keeps .venv and data)
 	rm -rf runs .pytest_cache .ruff_cache

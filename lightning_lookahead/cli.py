@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lightning_lookahead import __version__
 from lightning_lookahead.errors import LookaheadError
@@ -195,22 +196,33 @@ def _route_prompts(args: argparse.Namespace) -> list[str]:
     return parse_prompts(sys.stdin, "<stdin>")
 
 
-def _route_costs(args: argparse.Namespace, candidates: Sequence[str], prompts: Sequence[str]):
+def _route_costs(args: argparse.Namespace, router: Any, prompts: Sequence[str]):
     """Expected USD per 1,000 prompts (prompts × candidates) for the cost-aware rules; None for argmax.
 
     The same unit as ``costs.token_counts.expected_cost_matrix``: the prompt's own token count (MiniLM tokenizer)
-    at each candidate's input price plus ``--output-tokens`` at its output price, as a new prompt has no response yet.
+    at each candidate's input price plus its expected response length at its output price: ``--output-tokens`` for
+    every candidate if given, else each candidate's mean response length on the run's training split (export).
     """
     if args.rule == "argmax":
         return None
+    import numpy as np
+
     from lightning_lookahead.costs.prices import load_prices
     from lightning_lookahead.costs.token_counts import TokenCounter
 
-    if args.output_tokens is None:
-        raise LookaheadError(f"--rule {args.rule} needs --output-tokens N (the expected response length in tokens)")
+    candidates = router.candidates
+    if args.output_tokens is not None:
+        response = np.full(len(candidates), float(args.output_tokens))
+    elif router.response_tokens is not None and set(candidates) <= set(router.response_tokens):
+        response = np.array([router.response_tokens[c] for c in candidates], dtype=np.float64)
+    else:
+        raise LookaheadError(
+            f"--rule {args.rule} needs each candidate's expected response length: this run's export has none "
+            "(exported before response lengths were recorded); pass --output-tokens N"
+        )
     price_in, price_out = load_prices(args.prices).arrays(candidates)
     prompt_tokens = TokenCounter(progress=False).count(list(prompts))
-    return 1000.0 * (prompt_tokens[:, None] * price_in[None, :] + args.output_tokens * price_out[None, :]) / 1e6
+    return 1000.0 * (prompt_tokens[:, None] * price_in[None, :] + response[None, :] * price_out[None, :]) / 1e6
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -223,7 +235,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     if not prompts:
         raise LookaheadError("no prompts to route (the input is empty)")
     router = Router.from_checkpoint(args.checkpoint, device=args.device)
-    costs = _route_costs(args, router.candidates, prompts)
+    costs = _route_costs(args, router, prompts)
     decisions = router.route(
         prompts,
         batch_size=args.batch_size,
@@ -437,7 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--tau", type=float, default=0.5, help="τ of --rule threshold (top-choice probability)")
     route.add_argument("--prices", type=Path, default=None, help="price YAML for cost rules (default: shipped table)")
     route.add_argument(
-        "--output-tokens", type=int, default=None, help="expected response length in tokens, for cost rules"
+        "--output-tokens",
+        type=int,
+        default=None,
+        help="expected response length in tokens for every candidate (default: each candidate's mean on the run's "
+        "training split, recorded in its export)",
     )
     route.set_defaults(func=cmd_route)
 

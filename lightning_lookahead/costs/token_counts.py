@@ -162,3 +162,15 @@ def expected_cost_matrix(counts: TokenCounts, prices: PriceTable, candidates: Se
     mean_response = counts.response.mean(axis=0) if len(counts.response) else np.zeros(len(candidates))
     usd = (counts.prompt[:, None] * price_in[None, :] + (mean_response * price_out)[None, :]) / 1e6
     return 1000.0 * usd
+
+
+def mean_response_tokens(
+    examples: Sequence[RoutingExample], candidates: Sequence[str], counter: TokenCounter | None = None
+) -> dict[str, float]:
+    """Each candidate's mean response length over ``examples`` (e.g. the training split), for pricing new prompts."""
+    if not examples:
+        raise LookaheadError("mean response tokens: no examples")
+    counts = (counter or TokenCounter(progress=False)).counts(examples)
+    if counts.response.shape[1] != len(candidates):
+        raise LookaheadError(f"mean response tokens: {counts.response.shape[1]} responses for {len(candidates)} models")
+    return {name: float(v) for name, v in zip(candidates, counts.response.mean(axis=0), strict=True)}

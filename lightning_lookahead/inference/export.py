@@ -66,8 +66,18 @@ def _versions() -> dict[str, str]:
     }
 
 
-def router_metadata(module: RouterModule, *, name: str, source: str | None = None) -> dict[str, Any]:
-    """The ``router.json`` content of ``module`` (its hparams are the settings it was built from)."""
+def router_metadata(
+    module: RouterModule,
+    *,
+    name: str,
+    source: str | None = None,
+    response_tokens: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The ``router.json`` content of ``module`` (its hparams are the settings it was built from).
+
+    ``response_tokens`` (mean response length per candidate on the training split) lets cost-aware rules price a
+    new prompt, which has no responses yet, without the user guessing a length.
+    """
     hparams = dict(module.hparams)
     tokenizer = getattr(module, "tokenizer", None)
     cls = type(module)
@@ -91,13 +101,21 @@ def router_metadata(module: RouterModule, *, name: str, source: str | None = Non
             "vocabulary_sha256": vocabulary_hash(tokenizer),
         },
         "weights": WEIGHTS_FILE,
+        "response_tokens": None if response_tokens is None else {k: float(v) for k, v in response_tokens.items()},
         "source_checkpoint": source,
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 
-def export_router(module: RouterModule, out_dir: str | Path, *, name: str, source: str | Path | None = None) -> Path:
+def export_router(
+    module: RouterModule,
+    out_dir: str | Path,
+    *,
+    name: str,
+    source: str | Path | None = None,
+    response_tokens: Mapping[str, float] | None = None,
+) -> Path:
     """Write ``out_dir`` (usually ``<run_dir>/export``) atomically: a reader sees the old export or the new one.
 
     The files go to a sibling temporary folder that replaces ``out_dir`` by renames once complete.
@@ -114,7 +132,9 @@ def export_router(module: RouterModule, out_dir: str | Path, *, name: str, sourc
         tokenizer = getattr(module, "tokenizer", None)
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
-        meta = router_metadata(module, name=name, source=_relative_to(source, out.parent))
+        meta = router_metadata(
+            module, name=name, source=_relative_to(source, out.parent), response_tokens=response_tokens
+        )
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         if out.exists():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,8 +137,17 @@ def feature_length(features: dict[str, Any]) -> int:
 class Router(ScoreRouter):
     """A trained router ready to serve: ``score`` / ``route`` new prompts, or ``score_matrix`` benchmark items."""
 
-    def __init__(self, module: RouterModule, *, name: str | None = None, source: Path | None = None) -> None:
+    def __init__(
+        self,
+        module: RouterModule,
+        *,
+        name: str | None = None,
+        source: Path | None = None,
+        response_tokens: Mapping[str, float] | None = None,
+    ) -> None:
         self.module = module.eval()
+        #: Mean response length per candidate on the training split (from the export), for cost-aware rules.
+        self.response_tokens: dict[str, float] | None = None if response_tokens is None else dict(response_tokens)
         self.candidates: list[str] = list(module.candidates)
         self.kind: str = str(module.hparams["model"]["kind"])
         self.name: str = name or self.kind
@@ -178,13 +187,14 @@ class Router(ScoreRouter):
         if source.kind == "export":
             module, meta = load_export(source.path, device=device, backbone=backbone)
             saved_name = meta.get("name")
+            response_tokens = meta.get("response_tokens")
         else:
             module = load_checkpoint_file(source.path, device=device, backbone=backbone)
-            saved_name = None
+            saved_name, response_tokens = None, None
         config = _run_config(source.run_dir)
         _check_run_config(config, module, source.run_dir)
         name = config.get("name") or saved_name or (source.run_dir or source.path).name
-        return cls(module, name=str(name), source=source.path)
+        return cls(module, name=str(name), source=source.path, response_tokens=response_tokens)
 
     # --- scoring ----------------------------------------------------------------------------------------------
 

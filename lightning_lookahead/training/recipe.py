@@ -159,7 +159,13 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
             f"testing the best checkpoint {best.best_model_path} ({BEST_METRIC}={best.best_model_score:.4f})"
         )
         module = type(module).load_from_checkpoint(best.best_model_path, map_location="cpu")
-    export_router(module, run_dir / EXPORT_DIR, name=cfg.name, source=best.best_model_path or None)
+    export_router(
+        module,
+        run_dir / EXPORT_DIR,
+        name=cfg.name,
+        source=best.best_model_path or None,
+        response_tokens=_training_response_tokens(datamodule, candidates),
+    )
     results = test_and_report(module, datamodule, cfg, run_dir, train_seconds=train_seconds)
     log_cost_curve(loggers, run_dir, datamodule.test_examples, candidates, cfg.name)
     for logger in loggers:
@@ -167,6 +173,17 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
         _log_pick_table(logger, results, candidates)
         logger.save()
     return results
+
+
+def _training_response_tokens(datamodule: Any, candidates: list[str]) -> dict[str, float] | None:
+    """Mean response length per candidate on the training split (for pricing new prompts); None if uncountable."""
+    from lightning_lookahead.costs.token_counts import mean_response_tokens
+
+    try:
+        return mean_response_tokens(datamodule.splits.train, candidates)
+    except (LookaheadError, OSError) as exc:  # no tokenizer offline: the export still works, cost rules need a length
+        warnings.warn(f"no response lengths in the export ({exc})", stacklevel=2)
+        return None
 
 
 def test_and_report(

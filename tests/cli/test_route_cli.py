@@ -109,7 +109,7 @@ def test_route_as_a_subprocess_pipes_json_lines(run_dir):
         (["--checkpoint", "{run}", "--file", "{tmp}/bad.jsonl"], "bad.jsonl:2"),
         (["--checkpoint", "{run}", "--file", "{tmp}/empty.txt"], "no prompts"),
         (["--checkpoint", "{run}", "--file", "{tmp}/bad.jsonl", "x"], "not both"),
-        (["--checkpoint", "{run}", "--rule", "penalty", "--lam", "1", "x"], "needs --output-tokens"),
+        (["--checkpoint", "{run}", "--rule", "penalty", "--lam", "1", "x"], "pass --output-tokens N"),
     ],
 )
 def test_route_errors_are_one_line_and_exit_2(run_dir, tmp_path, capsys, args, message):
@@ -127,6 +127,17 @@ def test_route_with_a_cost_rule_prefers_cheap_candidates(run_dir, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # Shipped prices: the two 7–8B models cost least (0.20 USD per 1M tokens); with a huge λ only they are picked.
     assert {r["model"] for r in rows} <= {"Llama-3.1-8B-Instruct", "Qwen2.5-Coder-7B-Instruct"}
+
+
+def test_cost_rules_default_to_the_response_lengths_recorded_in_the_export(run_dir, tmp_path, capsys):
+    lengths = {name: 100_000.0 for name in PAPER_CANDIDATES} | {"Phi-3-medium-4k-instruct": 1.0}
+    run = tmp_path / "run"
+    export_router(Router.from_checkpoint(run_dir).module, run / "export", name="tiny", response_tokens=lengths)
+    assert Router.from_checkpoint(run).response_tokens == lengths
+    assert main(["route", "--checkpoint", str(run), *PROMPTS, "--rule", "penalty", "--lam", "1000"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # Phi-3 is not among the cheapest per token, but its recorded responses are 10^5 times shorter.
+    assert {r["model"] for r in rows} == {"Phi-3-medium-4k-instruct"}
 
 
 def test_export_command_rebuilds_the_export_from_a_checkpoint(run_dir, tmp_path, capsys):

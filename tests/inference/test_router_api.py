@@ -85,6 +85,10 @@ def test_export_holds_safetensors_metadata_and_tokenizer(runs):
     assert meta["candidates"] == list(compose("cpu/mlm_code").data.candidates)
     assert meta["source_checkpoint"] == "checkpoints/best.ckpt"
     assert meta["needs_responses"] is False
+    # Mean response length per candidate on the training split: positive, and not all equal on real-ish text.
+    lengths = meta["response_tokens"]
+    assert set(lengths) == set(meta["candidates"]) and all(v > 0 for v in lengths.values())
+    assert len(set(lengths.values())) > 1
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
 

@@ -1,0 +1,166 @@
+"""`lookahead evaluate`: score baselines and trained routers on the test benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lightning_lookahead.commands.common import _add_data_dir, _candidates, _require_data_dir
+from lightning_lookahead.errors import LookaheadError
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from lightning_lookahead.data.benchmarks import load_benchmark
+    from lightning_lookahead.evaluation import (
+        evaluate_router,
+        markdown_table,
+        parse_benchmarks,
+        picks_table,
+        runs_to_json,
+        write_atomic,
+    )
+    from lightning_lookahead.routers.baselines import parse_router
+    from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, fit_for_evaluation
+
+    data_dir = _require_data_dir(args)
+    learned = _checkpoint_routers(args.checkpoint or [], device=args.device, batch_size=args.batch_size)
+    candidates = _candidates(args.candidates) if args.candidates or not learned else tuple(learned[0].candidates)
+    names = parse_benchmarks(args.benchmarks)
+    baselines = args.router or ([] if learned else ["oracle"])
+    routers = [*learned, *(r for spec in baselines for r in parse_router(spec, candidates))]
+    fitted = [r for r in routers if isinstance(r, EmbeddingRouter)]  # knn / clusters: fitted below
+    if args.cost_sweep:
+        from lightning_lookahead.costs.report import checked_prices, remember_scores
+
+        prices = checked_prices(args.prices, candidates)
+        routers = remember_scores(routers)
+    elif args.prices:
+        raise LookaheadError("--prices only applies with --cost-sweep OUT_DIR")
+    benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
+    if fitted:
+        benchmarks = fit_for_evaluation(
+            fitted,
+            benchmarks,
+            data_dir=data_dir,
+            candidates=candidates,
+            family=args.fit_family,
+            protocol=args.fit_protocol,
+            fold=args.fold,
+            overrides=args.fit_set or (),
+            embedder=args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER"),
+        )
+        for r in fitted:
+            print(r.fit_summary(), file=sys.stderr)
+    options = {
+        "drop_unparsed": args.mt_bench_drop_unparsed,
+        "drop_null_verdicts": args.arena_hard_drop_null,
+        "compute_lc": not args.no_lc,
+    }
+    runs = [evaluate_router(router, benchmarks, candidates, **options) for router in routers]
+    fit_info = {r.name: r.fit_info() for r in fitted}
+    for run in runs:
+        if run["router"] in fit_info:
+            run["fit"] = fit_info[run["router"]]
+    table = markdown_table(runs)
+    print(table)
+    if args.picks:
+        print(picks_table(runs, candidates))
+    if args.json:
+        write_atomic(args.json, runs_to_json(runs))
+        print(f"wrote {args.json}")
+    if args.markdown:
+        write_atomic(args.markdown, table + "\n" + picks_table(runs, candidates))
+        print(f"wrote {args.markdown}")
+    if args.cost_sweep:
+        from lightning_lookahead.costs.report import run_cost_sweep, summary_table
+
+        result, paths = run_cost_sweep(routers, benchmarks, candidates, args.cost_sweep, prices=prices)
+        print(summary_table(result))
+        print(f"{result.token_source}; prices: {result.price_source}")
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _checkpoint_routers(paths: Sequence[str], *, device: str, batch_size: int) -> list:
+    """`evaluate --checkpoint`: one trained router per run directory, named after its run (made unique)."""
+    from lightning_lookahead.inference import Router
+
+    routers = []
+    for path in paths:
+        router = Router.from_checkpoint(path, device=device)
+        if router.name in {r.name for r in routers}:
+            router.name = f"{router.name} ({path})"
+        router.batch_size, router.progress = batch_size, True
+        routers.append(router)
+    return routers
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser("evaluate", help="score routers on the test benchmarks")
+    ev.add_argument(
+        "--router",
+        action="append",
+        metavar="SPEC",
+        help="oracle | random[:SEED] | fixed:MODEL | fixed:all | knn:K | hard_cluster:K | soft_cluster:K "
+        "(repeatable; default oracle; docs/baselines.md)",
+    )
+    ev.add_argument("--benchmarks", default="all", help="'all' or comma-separated names (default all)")
+    ev.add_argument(
+        "--candidates",
+        default=None,
+        help="comma-separated candidate pool (default: the paper's 5 models, in the paper's order)",
+    )
+    ev.add_argument("--json", type=Path, default=None, help="write results as JSON here")
+    ev.add_argument("--markdown", type=Path, default=None, help="write the Markdown tables here")
+    ev.add_argument("--picks", action="store_true", help="also print routing accuracy and pick shares")
+    ev.add_argument(
+        "--mt-bench-drop-unparsed",
+        action="store_true",
+        help="drop MT-Bench judgments scored -1 (FastChat's convention; default keeps them as the paper)",
+    )
+    ev.add_argument(
+        "--arena-hard-drop-null",
+        action="store_true",
+        help="drop Arena-Hard null verdicts (upstream convention; default counts them as 3 baseline wins)",
+    )
+    ev.add_argument(
+        "--no-lc",
+        action="store_true",
+        help="skip the AlpacaEval length-controlled win rate (needs alpaca_eval and the HF Hub)",
+    )
+    ev.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="RUN_DIR",
+        help="a trained router (run directory, its export/ or a .ckpt; repeatable), one row each, named after the run",
+    )
+    ev.add_argument("--device", default="cpu", help="device for --checkpoint routers (default cpu)")
+    ev.add_argument("--batch-size", type=int, default=32, help="prompts per batch for --checkpoint routers")
+    ev.add_argument(
+        "--cost-sweep",
+        type=Path,
+        default=None,
+        metavar="OUT_DIR",
+        help="trace every router's cost–quality curve: OUT_DIR/cost_quality.{png,md,json} (docs/cost.md)",
+    )
+    ev.add_argument(
+        "--prices", type=Path, default=None, metavar="FILE", help="price YAML for --cost-sweep (default: shipped table)"
+    )
+    fit = ev.add_argument_group("knn / cluster baselines: where their training prompts come from")
+    fit.add_argument("--fit-family", default="code", help="chat | math | code | all (default code: the only labels)")
+    fit.add_argument("--fit-protocol", default="paper", help="paper | kfold (kfold tests only the held-out fold)")
+    fit.add_argument("--fold", type=int, default=None, help="held-out fold under --fit-protocol kfold (default 0)")
+    fit.add_argument(
+        "--fit-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="data setting for the fit, e.g. max_train_prompts=1024 or kfold.k=5 (repeatable)",
+    )
+    fit.add_argument(
+        "--embedder", default=None, help="sentence encoder name or directory (default: $LOOKAHEAD_EMBEDDER or minilm)"
+    )
+    _add_data_dir(ev)
+    ev.set_defaults(func=cmd_evaluate)

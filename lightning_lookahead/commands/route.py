@@ -1,0 +1,148 @@
+"""`lookahead route | export`: route prompts with a trained router, or write a servable export of one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning_lookahead.errors import LookaheadError
+
+
+def _route_prompts(args: argparse.Namespace) -> list[str]:
+    """Prompts from the arguments, ``--file`` or stdin (``-`` or nothing), in input order."""
+    from lightning_lookahead.inference.prompts import parse_prompts
+
+    if args.file is not None and args.prompts:
+        raise LookaheadError("give prompts as arguments or with --file, not both")
+    if args.file is not None and str(args.file) != "-":
+        try:
+            with open(args.file, encoding="utf-8") as fh:
+                return parse_prompts(fh, str(args.file))
+        except (FileNotFoundError, IsADirectoryError):
+            raise LookaheadError(f"prompt file {args.file} not found") from None
+        except UnicodeDecodeError as exc:
+            raise LookaheadError(f"prompt file {args.file} is not UTF-8 text ({exc.reason})") from None
+    if args.file is None and args.prompts != ["-"] and args.prompts:
+        if "-" in args.prompts:
+            raise LookaheadError("'-' (read stdin) cannot be mixed with prompts given as arguments")
+        return list(args.prompts)
+    if sys.stdin.isatty():
+        raise LookaheadError("no prompts: pass them as arguments, with --file FILE, or on stdin")
+    return parse_prompts(sys.stdin, "<stdin>")
+
+
+def _route_costs(args: argparse.Namespace, router: Any, prompts: Sequence[str]):
+    """Expected USD per 1,000 prompts (prompts × candidates) for the cost-aware rules; None for argmax.
+
+    The same unit as ``costs.token_counts.expected_cost_matrix``: the prompt's own token count (MiniLM tokenizer)
+    at each candidate's input price plus its expected response length at its output price: ``--output-tokens`` for
+    every candidate if given, else each candidate's mean response length on the run's training split (export).
+    """
+    if args.rule == "argmax":
+        return None
+    import numpy as np
+
+    from lightning_lookahead.costs.prices import load_prices
+    from lightning_lookahead.costs.token_counts import TokenCounter
+
+    candidates = router.candidates
+    if args.output_tokens is not None:
+        response = np.full(len(candidates), float(args.output_tokens))
+    elif router.response_tokens is not None and set(candidates) <= set(router.response_tokens):
+        response = np.array([router.response_tokens[c] for c in candidates], dtype=np.float64)
+    else:
+        raise LookaheadError(
+            f"--rule {args.rule} needs each candidate's expected response length: this run's export has none "
+            "(exported before response lengths were recorded); pass --output-tokens N"
+        )
+    price_in, price_out = load_prices(args.prices).arrays(candidates)
+    prompt_tokens = TokenCounter(progress=False).count(list(prompts))
+    return 1000.0 * (prompt_tokens[:, None] * price_in[None, :] + response[None, :] * price_out[None, :]) / 1e6
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    import json
+
+    from lightning_lookahead.evaluation import write_atomic
+    from lightning_lookahead.inference import Router
+
+    prompts = _route_prompts(args)
+    if not prompts:
+        raise LookaheadError("no prompts to route (the input is empty)")
+    router = Router.from_checkpoint(args.checkpoint, device=args.device)
+    costs = _route_costs(args, router, prompts)
+    decisions = router.route(
+        prompts,
+        batch_size=args.batch_size,
+        rule=args.rule,
+        lam=args.lam,
+        tau=args.tau,
+        costs=costs,
+        progress=len(prompts) > args.batch_size,
+    )
+    lines = [json.dumps({"prompt_index": i, **d.to_json()}, ensure_ascii=False) for i, d in enumerate(decisions)]
+    text = "\n".join(lines) + "\n"
+    if args.out is not None:
+        write_atomic(args.out, text)
+        print(f"wrote {len(lines)} routing decisions to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lightning_lookahead.inference import Router, export_router
+    from lightning_lookahead.inference.export import EXPORT_DIR
+
+    path = Path(args.path)
+    ckpt = path / "checkpoints" / f"{args.checkpoint}.ckpt" if path.is_dir() else path
+    run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+    if args.out is None and run_dir is None:
+        raise LookaheadError(f"{path} is not inside a run's checkpoints/ folder; say where to write with --out DIR")
+    router = Router.from_checkpoint(ckpt)
+    out = args.out or run_dir / EXPORT_DIR
+    export_router(router.module, out, name=router.name, source=ckpt)
+    print(f"exported the {router.kind} router {router.name!r} from {ckpt} to {out}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    route = subparsers.add_parser("route", help="route prompts with a trained router; JSON lines out")
+    route.add_argument(
+        "prompts", nargs="*", help="prompts to route; '-' or none: read stdin (one per line or JSON lines)"
+    )
+    route.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory, its export/ or a .ckpt")
+    route.add_argument(
+        "--file", type=Path, default=None, help='prompts, one per line or JSON lines with a "prompt" key (- = stdin)'
+    )
+    route.add_argument("--out", type=Path, default=None, help="write the JSON lines here (atomically), not stdout")
+    route.add_argument("--batch-size", type=int, default=32, help="prompts per batch (default 32)")
+    route.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    route.add_argument(
+        "--rule",
+        choices=["argmax", "penalty", "threshold"],
+        default="argmax",
+        help="argmax (quality only), penalty (max p - λ·cost) or threshold (cheapest with p ≥ τ); docs/inference.md",
+    )
+    route.add_argument("--lam", type=float, default=0.0, help="λ of --rule penalty (per USD per 1,000 prompts)")
+    route.add_argument("--tau", type=float, default=0.5, help="τ of --rule threshold (top-choice probability)")
+    route.add_argument("--prices", type=Path, default=None, help="price YAML for cost rules (default: shipped table)")
+    route.add_argument(
+        "--output-tokens",
+        type=int,
+        default=None,
+        help="expected response length in tokens for every candidate (default: each candidate's mean on the run's "
+        "training split, recorded in its export)",
+    )
+    route.set_defaults(func=cmd_route)
+
+    export = subparsers.add_parser(
+        "export", help="write a servable export (safetensors + router.json) from a checkpoint"
+    )
+    export.add_argument("path", help="run directory or .ckpt file")
+    export.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run dir")
+    export.add_argument("--out", type=Path, default=None, help="export directory (default: <run_dir>/export)")
+    export.set_defaults(func=cmd_export)

@@ -26,12 +26,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     router = Router.from_checkpoint(args.checkpoint, device=args.device)
     backends = load_backends(args.backends, router.candidates, default_timeout=args.backend_timeout)
-    settings = ServerSettings(api_key=api_key, max_body_bytes=args.max_body_bytes, route_on=args.route_on)
+    settings = ServerSettings(
+        api_key=api_key,
+        max_body_bytes=args.max_body_bytes,
+        route_on=args.route_on,
+        default_costs=_price_table_costs(router, args.prices),
+    )
     if api_key is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host} without auth (set --api-key-env)", file=sys.stderr)
     print(f"routing {router.kind} router over {len(backends)} backends on http://{args.host}:{args.port}/v1")
     serve(create_app(router, backends, settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def _price_table_costs(router, prices: Path | None):
+    """Expected USD per 1,000 requests from the price table and the run's mean response lengths, if recorded.
+
+    Used for ``router:λ=...`` when backends.yaml sets no ``cost``. Only output tokens are priced (the prompt is not
+    tokenised per request), so differences in input price between candidates are ignored; a ``cost`` per backend in
+    backends.yaml replaces this.
+    """
+    if router.response_tokens is None or not set(router.candidates) <= set(router.response_tokens):
+        return None
+    import numpy as np
+
+    from lightning_lookahead.costs.prices import load_prices
+
+    _, price_out = load_prices(prices).arrays(router.candidates)
+    tokens = np.array([router.response_tokens[c] for c in router.candidates], dtype=np.float64)
+    return 1000.0 * tokens * price_out / 1e6
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,5 +72,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--route-on", choices=("first", "last", "all"), default="first", help="user turn(s) to route on (default first)"
     )
     srv.add_argument("--device", default="cpu", help="torch device of the router (default cpu)")
+    srv.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        help="price YAML for router:λ=... when backends.yaml sets no cost (default: the shipped table, with the "
+        "run's mean response lengths)",
+    )
     srv.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     srv.set_defaults(func=cmd_serve)

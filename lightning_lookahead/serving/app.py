@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 import httpx
+import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
@@ -65,6 +66,9 @@ class ServerSettings:
     allow_direct: bool = True
     #: Connection pool size towards all backends together.
     max_connections: int = 512
+    #: (C,) expected USD per 1,000 requests used when the backends file sets no ``cost`` (e.g. from the price table
+    #: and the run's recorded response lengths, see ``lookahead serve``); None: cost-aware models are refused.
+    default_costs: np.ndarray | None = None
 
 
 class ApiError(Exception):
@@ -114,6 +118,8 @@ class _State:
         self.router, self.backends, self.settings = router, dict(backends), settings
         self.candidates = list(router.candidates)
         self.costs = candidate_costs(self.backends, self.candidates)
+        if self.costs is None and settings.default_costs is not None:
+            self.costs = np.asarray(settings.default_costs, dtype=np.float64)
         self.batcher = RouteBatcher(router, self.costs, settings.max_batch)
         self.client: httpx.AsyncClient | None = None
         self.started = time.monotonic()

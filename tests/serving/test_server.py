@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from stub_backend import KeywordRouter, create_stub_app, free_port, running
 
@@ -172,6 +173,29 @@ def test_cost_aware_model_without_costs_is_a_clear_400(client, auth_server):
         post(client, auth_server, chat("x", "router:λ=1"), headers=auth), 400, "costs_not_configured"
     )
     assert "cost" in message
+
+
+def test_default_costs_apply_when_the_backends_file_sets_none(client, stub_url):
+    # Costs from the price table and the run's response lengths (`lookahead serve`): here alpha is dear, echo free.
+    dear_alpha = np.array([10.0 if name == "alpha" else 0.0 for name in CANDIDATES])
+    settings = ServerSettings(default_costs=dear_alpha)
+    with running(create_app(KeywordRouter(CANDIDATES), make_backends(stub_url, costs=False), settings)) as url:
+        assert post(client, url, chat("hello", "router")).headers["x-lookahead-model"] == "alpha"
+        assert post(client, url, chat("hello", "router:λ=1")).headers["x-lookahead-model"] == "bravo"
+
+
+def test_serve_prices_new_requests_from_the_runs_response_lengths():
+    from lightning_lookahead.commands.serve import _price_table_costs
+
+    class Run:
+        candidates = ["Yi-1.5-34B-Chat", "Qwen2.5-Coder-7B-Instruct"]
+        response_tokens = {"Yi-1.5-34B-Chat": 500.0, "Qwen2.5-Coder-7B-Instruct": 500.0}
+
+    costs = _price_table_costs(Run(), None)
+    # Shipped table: 34B at 0.80 and 7B at 0.20 USD per 1M output tokens; 500 tokens → USD per 1,000 requests.
+    assert costs == pytest.approx([1000 * 500 * 0.80 / 1e6, 1000 * 500 * 0.20 / 1e6])
+    Run.response_tokens = None
+    assert _price_table_costs(Run(), None) is None
 
 
 def test_direct_candidate_and_unknown_model(client, server, router):

@@ -157,8 +157,15 @@ def load_masked_lm(
 def load_encoder(
     name_or_path: str | Path, *, trust_remote_code: bool = False, config_overrides: Mapping[str, Any] | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The bare encoder (``AutoModel``) and tokenizer, for heads that read one summary state (query-only MLC)."""
-    return _load(AutoModel, name_or_path, trust_remote_code, config_overrides)
+    """The bare encoder (``AutoModel``) and tokenizer, for heads that read hidden states (MLC, the GT-response bound).
+
+    A BERT-style pooler is dropped: the routers pool hidden states themselves, and its parameters would get no
+    gradient, which DDP reports as an error.
+    """
+    model, tokenizer = _load(AutoModel, name_or_path, trust_remote_code, config_overrides)
+    if isinstance(getattr(model, "pooler", None), torch.nn.Module):
+        model.pooler = None
+    return model, tokenizer
 
 
 def load_causal_lm(

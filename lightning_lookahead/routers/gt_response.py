@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import torch
-from torch import nn
 
 from lightning_lookahead.config.schema import LossConfig, OptimConfig
 from lightning_lookahead.errors import LookaheadError
@@ -202,8 +201,6 @@ class GTResponseRouter(RouterModule):
         self.backbone, self.tokenizer = load_encoder(
             cfg.backbone, trust_remote_code=cfg.trust_remote_code, config_overrides=cfg.backbone_config or None
         )
-        if isinstance(getattr(self.backbone, "pooler", None), nn.Module):
-            self.backbone.pooler = None  # unused parameters break DDP; the head reads hidden states
         self.max_length = resolve_max_length(cfg.max_length, self.backbone, self.tokenizer, cfg.backbone)
         self.featurizer = PairFeaturizer(
             self.tokenizer, self.max_length, max_response_tokens=cfg.max_response_tokens, append_eos=cfg.append_eos

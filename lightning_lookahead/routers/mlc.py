@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from torch import nn
 
 from lightning_lookahead.config.schema import LossConfig, OptimConfig
 from lightning_lookahead.errors import LookaheadError
@@ -103,9 +102,6 @@ class MLCRouter(RouterModule):
         self.backbone, self.tokenizer = load_encoder(
             cfg.backbone, trust_remote_code=cfg.trust_remote_code, config_overrides=cfg.backbone_config or None
         )
-        # An unused pooler gets no gradient, which DDP reports as an error; the head reads hidden states instead.
-        if isinstance(getattr(self.backbone, "pooler", None), nn.Module):
-            self.backbone.pooler = None
         self.max_length = resolve_max_length(cfg.max_length, self.backbone, self.tokenizer, cfg.backbone)
         self.featurizer = PromptFeaturizer(self.tokenizer, self.max_length)
         hidden = int(self.backbone.config.hidden_size)

@@ -46,7 +46,7 @@ def _route_costs(args: argparse.Namespace, router: Any, prompts: Sequence[str]):
     import numpy as np
 
     from lightning_lookahead.costs.prices import load_prices
-    from lightning_lookahead.costs.token_counts import TokenCounter
+    from lightning_lookahead.costs.token_counts import TokenCounter, usd_per_1000_prompts
 
     candidates = router.candidates
     if args.output_tokens is not None:
@@ -58,9 +58,8 @@ def _route_costs(args: argparse.Namespace, router: Any, prompts: Sequence[str]):
             f"--rule {args.rule} needs each candidate's expected response length: this run's export has none "
             "(exported before response lengths were recorded); pass --output-tokens N"
         )
-    price_in, price_out = load_prices(args.prices).arrays(candidates)
     prompt_tokens = TokenCounter(progress=False).count(list(prompts))
-    return 1000.0 * (prompt_tokens[:, None] * price_in[None, :] + response[None, :] * price_out[None, :]) / 1e6
+    return usd_per_1000_prompts(prompt_tokens, response, load_prices(args.prices), candidates)
 
 
 def cmd_route(args: argparse.Namespace) -> int:

@@ -51,10 +51,10 @@ def _price_table_costs(router, prices: Path | None):
     import numpy as np
 
     from lightning_lookahead.costs.prices import load_prices
+    from lightning_lookahead.costs.token_counts import usd_per_1000_prompts
 
-    _, price_out = load_prices(prices).arrays(router.candidates)
     tokens = np.array([router.response_tokens[c] for c in router.candidates], dtype=np.float64)
-    return 1000.0 * tokens * price_out / 1e6
+    return usd_per_1000_prompts(np.zeros(1), tokens, load_prices(prices), router.candidates)[0]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -148,20 +148,32 @@ class TokenCounter:
         return TokenCounts(prompt, response, from_data, self.name)
 
 
+def usd_per_1000_prompts(
+    prompt_tokens: np.ndarray, response_tokens: np.ndarray, prices: PriceTable, candidates: Sequence[str]
+) -> np.ndarray:
+    """Cost per (prompt, candidate) in USD per 1,000 prompts, the unit of every λ in the project.
+
+    ``prompt_tokens`` is (n,); ``response_tokens`` is (n, C) (each response's own length) or (C,) (an expected length
+    per candidate, the same for every prompt).
+    """
+    price_in, price_out = prices.arrays(candidates)
+    response = np.asarray(response_tokens, dtype=np.float64)
+    if response.ndim == 1:
+        response = response[None, :]
+    usd = (np.asarray(prompt_tokens)[:, None] * price_in[None, :] + response * price_out[None, :]) / 1e6
+    return 1000.0 * usd
+
+
 def cost_matrix(counts: TokenCounts, prices: PriceTable, candidates: Sequence[str]) -> np.ndarray:
     """Realised cost per (prompt, candidate) in USD per 1,000 prompts: each candidate's own response length."""
-    price_in, price_out = prices.arrays(candidates)
-    usd = (counts.prompt[:, None] * price_in[None, :] + counts.response * price_out[None, :]) / 1e6
-    return 1000.0 * usd
+    return usd_per_1000_prompts(counts.prompt, counts.response, prices, candidates)
 
 
 def expected_cost_matrix(counts: TokenCounts, prices: PriceTable, candidates: Sequence[str]) -> np.ndarray:
     """Cost a router can know before generating, in USD per 1,000 prompts: the prompt's own length, and each
     candidate's mean response length on this benchmark (a deployment would take it from its request logs)."""
-    price_in, price_out = prices.arrays(candidates)
     mean_response = counts.response.mean(axis=0) if len(counts.response) else np.zeros(len(candidates))
-    usd = (counts.prompt[:, None] * price_in[None, :] + (mean_response * price_out)[None, :]) / 1e6
-    return 1000.0 * usd
+    return usd_per_1000_prompts(counts.prompt, mean_response, prices, candidates)
 
 
 def mean_response_tokens(

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.special import softmax
 
 from lightning_lookahead.config.schema import DataConfig
 from lightning_lookahead.data.schema import RoutingExample
@@ -40,11 +41,6 @@ def normalized_scores(examples: Sequence[RoutingExample]) -> np.ndarray:
     """Per-prompt min-max normalised scores (all-equal rows become 0), the training targets of METHOD §6."""
     raw = torch.tensor([list(ex.scores) for ex in examples], dtype=torch.float64)
     return normalize_scores(raw, "min-max").numpy()
-
-
-def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
 
 
 class EmbeddingRouter(ScoreRouter):
@@ -168,10 +164,10 @@ class SoftClusterRouter(HardClusterRouter):
         if not members.any():
             return values.mean(axis=0)
         distance = np.linalg.norm(embeddings[members] - self.kmeans.cluster_centers_[c], axis=1)
-        return _softmax(-distance.astype(np.float64)) @ values[members]
+        return softmax(-distance.astype(np.float64)) @ values[members]
 
     def _predict(self, embeddings: np.ndarray) -> np.ndarray:
-        weights = _softmax(-self.kmeans.transform(embeddings).astype(np.float64), axis=1)  # (n, k)
+        weights = softmax(-self.kmeans.transform(embeddings).astype(np.float64), axis=1)  # (n, k)
         return weights @ self.cluster_values
 
 

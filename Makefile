@@ -13,11 +13,11 @@ export HF_DATASETS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
 .DEFAULT_GOAL := help
-EXP ?= cpu/mlm_code
+EXP ?= cpu/mlm_all
 ARGS ?=
 SEEDS ?= 42
 FAMILIES ?= code,math
-.PHONY: help install data evaluate train validate reproduce-cpu test lint format bench clean
+.PHONY: help install data evaluate train validate reproduce-cpu study-cpu reproduce-families test lint format bench clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,10 +42,16 @@ evaluate: data ## baseline routers (oracle, random, each fixed model) on all 7 b
 	$(BIN)/lookahead evaluate --data-dir $(DATA_DIR) --router oracle --router random:0 --router fixed:all \
 		--benchmarks all --json runs/baselines.json --markdown runs/baselines.md
 
-train: data ## train EXP (default cpu/mlm_code) with ARGS overrides; results in runs/<name>/results.md
+train: data ## train EXP (default cpu/mlm_all, the joint setting) with ARGS overrides; results in runs/<name>/results.md
 	$(BIN)/lookahead train $(EXP) data.data_dir=$(DATA_DIR) $(ARGS)
 
-reproduce-cpu: data ## every router on code (paper) and math (kfold) -> runs/reproduce/summary.md; SEEDS, FAMILIES
+reproduce-cpu: study-cpu ## the study of docs/results.md (alias of study-cpu)
+
+study-cpu: data ## the joint-setting study (seeds, w/o RM, data sizes, warmed head) -> docs/results.md; resumable
+	$(BIN)/python benchmarks/study_cpu.py --data-dir $(DATA_DIR)
+	$(BIN)/python benchmarks/study_tables.py --data-dir $(DATA_DIR)
+
+reproduce-families: data ## every router on code (paper) and math (kfold), one table each; SEEDS, FAMILIES
 	$(BIN)/python benchmarks/reproduce_cpu.py --families $(FAMILIES) --seeds "$(SEEDS)" --data-dir $(DATA_DIR)
 
 validate: install ## check every shipped experiment config (no models loaded)

@@ -2,6 +2,9 @@
 
     python benchmarks/bench_speed_options.py [--steps 6] [--data-dir data]
 
+The first rows compare the CPU experiments before and after issue 9 on the joint setting's training prompts
+(``cpu/mlm_all``: chat, math and code mixed), one option at a time, in the same run.
+
 Each row is a fresh process running ``bench_train_step.py`` (so peak memory is per variant). The jemalloc row
 needs Debian's ``libjemalloc2`` and is skipped without it.
 """
@@ -18,20 +21,21 @@ from pathlib import Path
 JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 ATTENTION_DROPOUT_ON = "model.backbone_config.attention_probs_dropout_prob=0.1"
 
+BEFORE = ["model.max_length=512", "data.length_grouped=false"]  # the CPU experiments before issue 9
 VARIANTS: list[tuple[str, str, list[str], dict[str, str]]] = [
-    ("MLC fp32", "cpu/mlc_code", [], {}),
-    ("MLC bf16 autocast", "cpu/mlc_code", ["--precision", "bf16"], {}),
-    ("MLM fp32 (shipped config)", "cpu/mlm_code", [], {}),
-    ("MLM fp32, attention dropout 0.1 (MiniLM default)", "cpu/mlm_code", ["--set", ATTENTION_DROPOUT_ON], {}),
-    ("MLM bf16 autocast", "cpu/mlm_code", ["--precision", "bf16"], {}),
-    ("MLM + jemalloc (LD_PRELOAD)", "cpu/mlm_code", [], {"LD_PRELOAD": str(JEMALLOC)}),
-    ("MLM length-grouped batches", "cpu/mlm_code", ["--sorted"], {}),
+    ("MLM before: fp32, 512 positions, random batches", "cpu/mlm_all", ["--precision", "fp32", "--set", *BEFORE], {}),
+    ("MLM fp32, 320 positions, random batches", "cpu/mlm_all", ["--precision", "fp32", "--no-sorted"], {}),
+    ("MLM bf16 autocast, 512 positions, random batches", "cpu/mlm_all", ["--precision", "bf16", "--set", *BEFORE], {}),
+    ("MLM as shipped (cpu/mlm_all): bf16, 320 positions, length-grouped", "cpu/mlm_all", [], {}),
+    ("MLC before: fp32, 512 positions, random batches", "cpu/mlc_all", ["--precision", "fp32", "--set", *BEFORE], {}),
+    ("MLC as shipped (cpu/mlc_all): bf16, 155 positions, length-grouped", "cpu/mlc_all", [], {}),
     (
-        "MLM ≤ 64 predicted slots per batch (approximation)",
-        "cpu/mlm_code",
-        ["--set", "model.mlm_max_predictions=64"],
+        "MLM as shipped, attention dropout 0.1 (MiniLM default)",
+        "cpu/mlm_all",
+        ["--set", ATTENTION_DROPOUT_ON],
         {},
     ),
+    ("MLM as shipped + jemalloc (LD_PRELOAD)", "cpu/mlm_all", [], {"LD_PRELOAD": str(JEMALLOC)}),
 ]
 
 

@@ -1,10 +1,11 @@
 """Training-step throughput and peak memory of a predictor on real prompts, and routing latency.
 
-    python benchmarks/bench_train_step.py --experiment cpu/mlm_code --steps 6 [--precision bf16] [--set k=v ...]
+    python benchmarks/bench_train_step.py --experiment cpu/mlm_all --steps 6 [--precision bf16] [--set k=v ...]
 
-Runs ``steps`` optimiser steps (after one warm-up step) of the experiment's predictor on SelfOSS training
-prompts outside the Trainer (forward, backward, AdamW), at the experiment's batch size, then times routing
-(inference at mask rate 1.0): p50/p95 latency at batch 1 and throughput at batch 64. Prints one JSON line.
+Runs ``steps`` optimiser steps (after one warm-up step) of the experiment's predictor on the experiment's training
+prompts outside the Trainer (forward, backward, AdamW), at the experiment's batch size, precision and length
+grouping (unless overridden), then times routing (inference at mask rate 1.0): p50/p95 latency at batch 1 and
+throughput at batch 64. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -61,13 +62,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="cpu/mlm_code")
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16 = CPU autocast")
+    parser.add_argument(
+        "--precision", choices=["fp32", "bf16"], default=None, help="bf16 = CPU autocast (default: the experiment's)"
+    )
     parser.add_argument("--latency-prompts", type=int, default=20)
-    parser.add_argument("--sorted", action="store_true", help="batch prompts of similar length (data.length_grouped)")
+    parser.add_argument(
+        "--sorted",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batch prompts of similar length (default: the experiment's data.length_grouped)",
+    )
     parser.add_argument("--set", nargs="*", default=[])
     args = parser.parse_args()
     cfg, module, splits, features = predictor_and_features(args.experiment, args.set, args.steps + 1)
     bs = cfg.data.batch_size
+    if args.precision is None:
+        args.precision = "bf16" if str(cfg.trainer.precision).startswith("bf16") else "fp32"
+    if args.sorted is None:
+        args.sorted = bool(cfg.data.length_grouped)
     if args.sorted:  # what data.length_grouped does within each pool of batches
         features.sort(key=lambda f: len(f["prompt"]))
     batches = [module.collate(features[i * bs : (i + 1) * bs]) for i in range(args.steps + 1)]
@@ -107,6 +119,8 @@ def main() -> None:
             {
                 "experiment": args.experiment,
                 "precision": args.precision,
+                "length_grouped": args.sorted,
+                "max_length": cfg.model.get("max_length"),
                 "batch_size": bs,
                 "threads": torch.get_num_threads(),
                 "step_seconds": round(step, 3),

@@ -27,15 +27,16 @@ import numpy as np
 from lightning_lookahead.config.compose import compose
 from lightning_lookahead.data.schema import BENCHMARKS
 from lightning_lookahead.data.splits import make_splits
-from lightning_lookahead.metrics.benchmarks import decide
+from lightning_lookahead.evaluation import evaluate_router
+from lightning_lookahead.metrics.benchmarks import HEADLINE, decide
 from lightning_lookahead.metrics.bootstrap import (
-    HEADLINE,
     bootstrap_differences,
     item_terms,
     paired_bootstrap,
     validation_terms,
 )
 from lightning_lookahead.routers.baselines import RandomRouter
+from lightning_lookahead.training.recipe import PrecomputedRouter
 
 #: Trained routers: key → (experiment cpu/<key>_code, table label).
 TRAINED = {
@@ -69,7 +70,7 @@ def overrides(family: str, seed: int, fold: int, out: Path, data_dir: str) -> li
 
 def fit_baseline(family: str, router: str, seed: int, fold: int, out: Path, data_dir: str) -> None:
     """Fit a kNN / cluster baseline on the family's training prompts; save its scores like a training run does."""
-    from lightning_lookahead.routers.embedding_baselines import fit_and_score
+    from lightning_lookahead.routers.fitted import fit_and_score
     from lightning_lookahead.training.recipe import save_scores
 
     target = run_dir(out, family, router, seed, fold)
@@ -146,6 +147,12 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str, 
     with_avg = len(benches) > 1
     if with_avg:
         columns.append("7-benchmark avg" if benches == list(BENCHMARKS) else f"avg ({len(benches)} benchmarks)")
+    cache: dict = {}
+
+    def avg_mu_n(name: str, matrices: dict[str, np.ndarray]) -> float:
+        """The paper's Avg µn through the one evaluation path (references on the same items)."""
+        run = evaluate_router(PrecomputedRouter(name, matrices), splits.test, candidates, reference_cache=cache)
+        return run["avg_mu_n"]
 
     def terms(bench: str | None, choices: np.ndarray):
         return (
@@ -159,10 +166,11 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str, 
     for router in routers:
         label = ROUTERS[router]
         per_seed: list[list[tuple[float, float, float, float]]] = []
-        timing, per_1k = [], []
+        timing, per_1k, mu_ns = [], [], []
         for seed in seeds:
             target = run_dir(out, family, router, seed, fold)
             scores = np.load(target / "scores.npz")
+            mu_ns.append(avg_mu_n(router, {b: scores[f"test/{b}/scores"] for b in benches}))
             times = _timing(target / "results.json")
             timing.append(times["train_seconds"])
             per_1k.append(1000 * times["route_seconds"] / times["routed_prompts"])
@@ -201,9 +209,11 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str, 
                     f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} "
                     f"(Δ {statistics.mean(deltas):+.2f} ± {statistics.stdev(deltas):.2f})"
                 )
+        spread = f" ± {statistics.stdev(mu_ns):.1f}" if len(mu_ns) > 1 else ""
         rows.append(
             f"| {label} | "
             + " | ".join(formatted)
+            + f" | {statistics.mean(mu_ns):.1f}{spread}"
             + f" | {statistics.mean(per_1k):.1f} s | {statistics.mean(timing):.0f} s |"
         )
 
@@ -217,7 +227,8 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str, 
                 values.append(value)
         if with_avg:
             cells.append(f"{np.mean(values):.2f}")
-        return f"| {name} | " + " | ".join(cells) + " | – | – |"
+        one_hot = {b: np.eye(len(candidates))[choose(b)] for b in benches}
+        return f"| {name} | " + " | ".join(cells) + f" | {avg_mu_n(name, one_hot):.1f} | – | – |"
 
     def oracle(bench):
         return decide(val_raw if bench is None else np.asarray([e.scores for e in splits.test[bench]]))
@@ -241,8 +252,8 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str, 
         "",
         f"Items: {sizes}.",
         "",
-        "| router | " + " | ".join(columns) + " | routing time / 1,000 prompts | train (fit) time |",
-        "|" + "---|" * (len(columns) + 3),
+        "| router | " + " | ".join(columns) + " | Avg µn | routing time / 1,000 prompts | train (fit) time |",
+        "|" + "---|" * (len(columns) + 4),
     ]
     return "\n".join(head + rows) + "\n"
 

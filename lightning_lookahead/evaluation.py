@@ -12,6 +12,7 @@ from typing import Any
 from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
 from lightning_lookahead.errors import LookaheadError, unknown_name
 from lightning_lookahead.metrics.benchmarks import decide, score_benchmark
+from lightning_lookahead.metrics.mu_n import References, average_mu_n, mu_n, references
 from lightning_lookahead.routers.baselines import ScoreRouter
 
 #: (column title, benchmark, metric, multiplier) for the side-by-side table.
@@ -46,9 +47,17 @@ def evaluate_router(
     router: ScoreRouter,
     benchmarks: Mapping[str, Sequence[RoutingExample]],
     candidates: Sequence[str],
+    *,
+    reference_cache: dict[str, References] | None = None,
     **metric_options: Any,
 ) -> dict[str, Any]:
-    """Score one router on every benchmark: ``{"router": name, "results": {benchmark: metrics}}``."""
+    """Score one router on every benchmark: ``{"router", "candidates", "avg_mu_n", "results": {benchmark: metrics}}``.
+
+    Each benchmark's metrics carry ``mu_n`` (and ``mu_n_metric``, the key it was computed from), normalised by the
+    oracle and the single models on the same items. Pass one ``reference_cache`` dict to every call that evaluates
+    routers on the same items, so those references are computed once.
+    """
+    cache = {} if reference_cache is None else reference_cache
     results = {}
     for name, examples in benchmarks.items():
         matrix = router.score_matrix(examples, candidates)
@@ -57,8 +66,18 @@ def evaluate_router(
                 f"router {router.name} returned scores of shape {matrix.shape} for {name}, "
                 f"expected {(len(examples), len(candidates))}"
             )
-        results[name] = score_benchmark(name, examples, decide(matrix), candidates, **metric_options)
-    return {"router": router.name, "candidates": list(candidates), "results": results}
+        metrics = score_benchmark(name, examples, decide(matrix), candidates, **metric_options)
+        refs = cache.get(name)
+        if refs is None or refs.n != len(examples):
+            refs = cache[name] = references(name, examples, candidates, **metric_options)
+        metrics["mu_n"], metrics["mu_n_metric"] = mu_n(name, metrics, refs)
+        results[name] = metrics
+    return {
+        "router": router.name,
+        "candidates": list(candidates),
+        "avg_mu_n": average_mu_n(results),
+        "results": results,
+    }
 
 
 def _cell(run: Mapping[str, Any], benchmark: str, metric: str, scale: float) -> float | None:
@@ -68,27 +87,41 @@ def _cell(run: Mapping[str, Any], benchmark: str, metric: str, scale: float) -> 
     return float(value) * scale
 
 
+def _mu_n_cell(run: Mapping[str, Any], benchmark: str, metric: str) -> float | None:
+    result = run["results"].get(benchmark, {})
+    return result.get("mu_n") if result.get("mu_n_metric", metric) == metric else None
+
+
 def markdown_table(runs: Sequence[Mapping[str, Any]]) -> str:
-    """Side-by-side Markdown table of several routers on the benchmarks they were evaluated on."""
+    """Side-by-side Markdown table of several routers: µo / µn per benchmark, Avg µo and Avg µn (the paper's)."""
     present = [col for col in TABLE_COLUMNS if any(col[1] in run["results"] for run in runs)]
     with_avg = all(any(col[0] == name for col in present) for name in AVERAGE_COLUMNS)
-    header = ["Router"] + [col[0] for col in present] + (["Avg"] if with_avg else [])
+    header = ["Router"] + [col[0] for col in present] + (["Avg"] if with_avg else []) + ["Avg µn"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         cells = {col[0]: _cell(run, col[1], col[2], col[3]) for col in present}
-        row = [run["router"]] + ["n/a" if cells[c[0]] is None else f"{cells[c[0]]:.2f}" for c in present]
+        row = [run["router"]]
+        for title, bench, metric, _ in present:
+            value, normalised = cells[title], _mu_n_cell(run, bench, metric)
+            text = "n/a" if value is None else f"{value:.2f}"
+            row.append(text if normalised is None else f"{text} / {normalised:.1f}")
         if with_avg:
             values = [cells[name] for name in AVERAGE_COLUMNS]
             row.append("n/a" if any(v is None for v in values) else f"{sum(values) / len(values):.2f}")
+        avg_mu_n = run.get("avg_mu_n")
+        row.append("n/a" if avg_mu_n is None else f"{avg_mu_n:.1f}")
         lines.append("| " + " | ".join(row) + " |")
     notes = [
         "",
-        "AlpacaEval WR: raw weighted win rate vs gpt4_1106_preview; LC: length-controlled win rate "
+        "Cells: µo / µn. µo: AlpacaEval WR: raw weighted win rate vs gpt4_1106_preview; LC: length-controlled win rate "
         "(n/a when alpaca_eval's GLM data cannot be loaded offline). Arena-Hard: Bradley–Terry score vs "
-        "gpt-4-0314. MT-Bench: mean of both turns on the 1–10 scale, ×10. Others: accuracy / pass@1 (%).",
+        "gpt-4-0314. MT-Bench: mean of both turns on the 1–10 scale, ×10. Others: accuracy / pass@1 (%). "
+        "µn = 100 · (µo − random) / (oracle − random) on the same items, random = the mean of the single models "
+        "(the paper's normalised score; AlpacaEval's from LC when available, else from WR).",
     ]
     if with_avg:
-        notes.append("Avg: unweighted mean of the 7 benchmark columns (AlpacaEval by raw WR, MT-Bench ×10).")
+        notes.append("Avg: unweighted mean of the 7 benchmark µo columns (AlpacaEval by raw WR, MT-Bench ×10).")
+    notes.append("Avg µn: mean µn over the benchmarks present (the paper's Avg).")
     return "\n".join(lines + notes) + "\n"
 
 

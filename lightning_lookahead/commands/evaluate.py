@@ -22,8 +22,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         runs_to_json,
         write_atomic,
     )
-    from lightning_lookahead.routers.baselines import parse_router
-    from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, fit_for_evaluation
+    from lightning_lookahead.routers.baselines import FittedRouter, parse_router
+    from lightning_lookahead.routers.fitted import fit_for_evaluation
 
     data_dir = _require_data_dir(args)
     learned = _checkpoint_routers(args.checkpoint or [], device=args.device, batch_size=args.batch_size)
@@ -31,7 +31,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = parse_benchmarks(args.benchmarks)
     baselines = args.router or ([] if learned else ["oracle"])
     routers = [*learned, *(r for spec in baselines for r in parse_router(spec, candidates))]
-    fitted = [r for r in routers if isinstance(r, EmbeddingRouter)]  # knn / clusters: fitted below
+    fitted = [r for r in routers if isinstance(r, FittedRouter)]  # knn / clusters / domain: fitted below
     if args.cost_sweep:
         from lightning_lookahead.costs.report import checked_prices, remember_scores
 
@@ -59,7 +59,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "drop_null_verdicts": args.arena_hard_drop_null,
         "compute_lc": not args.no_lc,
     }
-    runs = [evaluate_router(router, benchmarks, candidates, **options) for router in routers]
+    cache: dict = {}
+    runs = [evaluate_router(router, benchmarks, candidates, reference_cache=cache, **options) for router in routers]
     fit_info = {r.name: r.fit_info() for r in fitted}
     for run in runs:
         if run["router"] in fit_info:
@@ -104,7 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--router",
         action="append",
         metavar="SPEC",
-        help="oracle | random[:SEED] | fixed:MODEL | fixed:all | knn:K | hard_cluster:K | soft_cluster:K "
+        help="oracle | random[:SEED] | fixed:MODEL | fixed:all | knn:K | hard_cluster:K | soft_cluster:K | domain "
         "(repeatable; default oracle; docs/baselines.md)",
     )
     ev.add_argument("--benchmarks", default="all", help="'all' or comma-separated names (default all)")
@@ -149,7 +150,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--prices", type=Path, default=None, metavar="FILE", help="price YAML for --cost-sweep (default: shipped table)"
     )
-    fit = ev.add_argument_group("knn / cluster baselines: where their training prompts come from")
+    fit = ev.add_argument_group("knn / cluster / domain references: where their training prompts come from")
     fit.add_argument("--fit-family", default="code", help="chat | math | code | all (default code: the only labels)")
     fit.add_argument("--fit-protocol", default="paper", help="paper | kfold (kfold tests only the held-out fold)")
     fit.add_argument("--fold", type=int, default=None, help="held-out fold under --fit-protocol kfold (default 0)")

@@ -1,8 +1,9 @@
-"""`lookahead validate | train`: check an experiment config, or train the router it describes."""
+"""`lookahead validate | train | warmup`: check an experiment config, train its router, or warm up its backbone."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from lightning_lookahead.errors import LookaheadError
 
@@ -30,6 +31,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warmup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lightning_lookahead.config.compose import compose
+    from lightning_lookahead.data.splits import make_splits
+    from lightning_lookahead.models.warmup import WarmupSettings, warmed_backbone, warmup_report
+
+    cfg = compose(args.experiment, args.overrides)
+    settings = WarmupSettings(steps=args.steps)
+    splits = make_splits(cfg.data, Path(cfg.data.data_dir))
+    texts = [ex.prompt for ex in splits.train] + [r for ex in splits.train for r in ex.responses]
+    directory = warmed_backbone(cfg.model.backbone, texts, settings)
+    report = warmup_report(directory)
+    print(
+        f"{cfg.model.backbone}: MLM head warmed up on {report['n_texts']} training texts of {args.experiment} "
+        f"(held-out MLM loss {report['held_out_mlm_loss_before']:.2f} → {report['held_out_mlm_loss_after']:.2f} nats, "
+        f"ln |V| = {report['ln_vocab']:.2f}; {report['seconds']:.0f} s when trained)",
+        file=sys.stderr,
+    )
+    print(directory)
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     val = subparsers.add_parser("validate", help="check an experiment config without loading models or data")
     val.add_argument("experiment", nargs="?", help="experiment name (e.g. mlm_code, cpu/mlm_code) or YAML path")
@@ -42,3 +66,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("experiment", help="experiment name (e.g. cpu/mlm_code) or YAML path")
     train.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. trainer.max_epochs=1 data.protocol=kfold")
     train.set_defaults(func=cmd_train)
+
+    warm = subparsers.add_parser(
+        "warmup",
+        help="warm up the MLM head of the experiment's backbone on its training texts (cached); prints the directory",
+        description="Train only the MLM head (encoder frozen) on the experiment's training prompts and responses, "
+        "cache the model, and print its directory for model.backbone=DIR (docs/training.md).",
+    )
+    warm.add_argument("experiment", help="experiment whose backbone and training split to use (e.g. cpu/mlm_all)")
+    warm.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. data.max_train_prompts=3072")
+    warm.add_argument("--steps", type=int, default=300, help="optimiser steps of 32 texts (default 300)")
+    warm.set_defaults(func=cmd_warmup)

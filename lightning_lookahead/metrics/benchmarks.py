@@ -24,6 +24,17 @@ from lightning_lookahead.metrics.normalize import normalize_scores
 
 Choices = Sequence[int] | np.ndarray
 
+#: The headline metric key of each benchmark (MT-Bench on the 1–10 scale; tables show it ×10 as the paper does).
+HEADLINE: dict[str, str] = {
+    "AlpacaEval": "win_rate",
+    "ArenaHard": "score",
+    "MT-Bench": "score",
+    "GSM8k": "accuracy",
+    "MATH": "accuracy",
+    "HumanEval": "accuracy",
+    "MBPP": "accuracy",
+}
+
 #: Benchmarks scored by the mean of the chosen 0/1 score (accuracy or pass@1).
 ACCURACY_BENCHMARKS: tuple[str, ...] = ("GSM8k", "MATH", "HumanEval", "MBPP")
 

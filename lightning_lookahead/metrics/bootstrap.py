@@ -14,17 +14,6 @@ import numpy as np
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.metrics.benchmarks import arena_hard_metrics, mt_bench_metrics
 
-#: The headline metric of each benchmark and its scale in tables (MT-Bench ×10 as in the paper's tables).
-HEADLINE = {
-    "AlpacaEval": "win_rate",
-    "ArenaHard": "score",
-    "MT-Bench": "score",
-    "GSM8k": "accuracy",
-    "MATH": "accuracy",
-    "HumanEval": "accuracy",
-    "MBPP": "accuracy",
-}
-
 
 def item_terms(
     benchmark: str, examples: Sequence[RoutingExample], choices: Sequence[int]

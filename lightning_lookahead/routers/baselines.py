@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -28,6 +28,41 @@ class ScoreRouter:
 
     def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
+
+
+class FittedRouter(ScoreRouter):
+    """A router fitted on training examples before it scores (kNN, clusters, the ``domain`` reference).
+
+    Subclasses set ``n_train`` and ``fit_seconds`` in ``fit``; ``fit_source`` says where the training prompts came
+    from (family, protocol, fold) and is reported with the results.
+    """
+
+    fit_seconds: float | None = None
+    n_train: int = 0
+
+    def fit(self, examples: Sequence[RoutingExample]) -> FittedRouter:
+        raise NotImplementedError
+
+    @property
+    def fit_source(self) -> dict[str, Any]:
+        return self.__dict__.setdefault("_fit_source", {})
+
+    @fit_source.setter
+    def fit_source(self, value: dict[str, Any]) -> None:
+        self.__dict__["_fit_source"] = dict(value)
+
+    def fit_info(self) -> dict[str, Any]:
+        """What the results JSON records about the fit."""
+        return {**self.fit_source, "n_train": self.n_train, "fit_seconds": self.fit_seconds}
+
+    def fit_summary(self) -> str:
+        """One line for logs: ``knn:10: fitted on 3335 training prompts (family code, protocol paper) in 2.1 s``."""
+        where = ", ".join(f"{key} {value}" for key, value in self.fit_source.items()) or "given"
+        return f"{self.name}: fitted on {self.n_train} training prompts ({where}) in {self.fit_seconds:.1f} s"
+
+    def _check_fitted(self) -> None:
+        if self.fit_seconds is None:
+            raise LookaheadError(f"router {self.name} is not fitted; call fit(training examples) first")
 
 
 @dataclass
@@ -84,6 +119,7 @@ BASELINE_KINDS = (
     "knn:<k>",
     "hard_cluster:<k>",
     "soft_cluster:<k>",
+    "domain",
 )
 
 
@@ -105,7 +141,11 @@ def parse_router(spec: str, candidates: Sequence[str]) -> list[ScoreRouter]:
         if arg not in candidates:
             raise unknown_name("model for --router fixed", arg, candidates)
         return [FixedRouter(arg)]
-    if kind in ("knn", "hard_cluster", "soft_cluster"):  # fitted on training prompts before use (CLI: --fit-*)
+    if kind == "domain" and not arg:  # fitted on training prompts before use (CLI: --fit-*), like the next ones
+        from lightning_lookahead.routers.domain import DomainRouter
+
+        return [DomainRouter()]
+    if kind in ("knn", "hard_cluster", "soft_cluster"):
         from lightning_lookahead.routers.embedding_baselines import parse_embedding_router
 
         return [parse_embedding_router(spec)]

@@ -16,20 +16,19 @@ per prompt. :func:`fit_and_score` is the function scripts call; the CLI goes thr
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 from scipy.special import softmax
 
-from lightning_lookahead.config.schema import DataConfig
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError, closest
 from lightning_lookahead.metrics.normalize import normalize_scores
 from lightning_lookahead.models.embeddings import DEFAULT_EMBEDDER, CachedEmbedder, Embedder, SentenceEncoder
-from lightning_lookahead.routers.baselines import ScoreRouter
+from lightning_lookahead.routers.baselines import FittedRouter
 
 #: ``--router`` kinds this module fits; the argument after the colon is k.
 EMBEDDING_KINDS: tuple[str, ...] = ("knn", "hard_cluster", "soft_cluster")
@@ -43,7 +42,7 @@ def normalized_scores(examples: Sequence[RoutingExample]) -> np.ndarray:
     return normalize_scores(raw, "min-max").numpy()
 
 
-class EmbeddingRouter(ScoreRouter):
+class EmbeddingRouter(FittedRouter):
     """Common part: embed prompts, keep the normalised training scores, time the fit, check the pool size.
 
     ``embedder`` embeds training prompts (default: MiniLM through an on-disk cache); ``query_embedder`` embeds the
@@ -64,8 +63,6 @@ class EmbeddingRouter(ScoreRouter):
         self.fit_seconds: float | None = None
         self.n_train = 0
         self.n_candidates = 0
-        #: Where the training prompts came from (family, protocol, fold), reported with the results.
-        self.fit_source: dict[str, Any] = {}
 
     def _embed(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
         if self.embedder is None:
@@ -85,8 +82,7 @@ class EmbeddingRouter(ScoreRouter):
         return self
 
     def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
-        if self.fit_seconds is None:
-            raise LookaheadError(f"router {self.name} is not fitted; call fit(training examples) first")
+        self._check_fitted()
         if len(candidates) != self.n_candidates:
             raise LookaheadError(
                 f"router {self.name} was fitted on {self.n_candidates} candidates, asked for {len(candidates)}"
@@ -95,15 +91,6 @@ class EmbeddingRouter(ScoreRouter):
             return np.zeros((0, self.n_candidates))
         scores = self._predict(self._embed([ex.prompt for ex in examples], query=True))
         return np.clip(scores, 0.0, 1.0)  # averages of [0, 1] vectors; the clip only removes rounding
-
-    def fit_info(self) -> dict[str, Any]:
-        """What the results JSON records about the fit."""
-        return {**self.fit_source, "n_train": self.n_train, "fit_seconds": self.fit_seconds}
-
-    def fit_summary(self) -> str:
-        """One line for logs: ``knn:10: fitted on 3335 training prompts (family code, protocol paper) in 2.1 s``."""
-        where = ", ".join(f"{key} {value}" for key, value in self.fit_source.items()) or "given"
-        return f"{self.name}: fitted on {self.n_train} training prompts ({where}) in {self.fit_seconds:.1f} s"
 
     def _fit(self, embeddings: np.ndarray, values: np.ndarray) -> None:
         raise NotImplementedError
@@ -193,118 +180,3 @@ def parse_embedding_router(spec: str, embedder: Embedder | None = None) -> Embed
 def default_embedder(name: str | None = None, cache_dir: str | Path | None = None) -> CachedEmbedder:
     """The sentence encoder ``name`` (default ``minilm``) behind an on-disk cache."""
     return CachedEmbedder(SentenceEncoder(name or DEFAULT_EMBEDDER), cache_dir)
-
-
-# --------------------------------------------------------------------------- where the training prompts come from
-
-
-def fit_data_config(
-    data_dir: str | Path,
-    candidates: Sequence[str],
-    *,
-    family: str = "code",
-    protocol: str = "paper",
-    fold: int | None = None,
-    overrides: Sequence[str] = (),
-) -> DataConfig:
-    """The data section (schema defaults) for fitting: family, protocol, fold, then ``key=value`` overrides.
-
-    Overrides name data keys with or without the ``data.`` prefix (``max_train_prompts=1024``, ``kfold.k=3``).
-    """
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    if fold is not None and protocol != "kfold":
-        raise LookaheadError(f"--fold {fold} needs --fit-protocol kfold (the paper protocol has no folds)")
-    base = OmegaConf.structured(DataConfig)
-    settings = {"family": family, "protocol": protocol, "data_dir": str(data_dir), "candidates": list(candidates)}
-    if fold is not None:
-        settings["kfold"] = {"fold": fold}
-    dotlist = []
-    for item in overrides:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise LookaheadError(f"--fit-set {item!r}: expected key=value, e.g. max_train_prompts=1024")
-        key = key.strip().removeprefix("data.")
-        if key.split(".")[0] not in base:
-            hint = closest(key, list(base))
-            suggestion = f"; did you mean {hint!r}?" if hint else ""
-            raise LookaheadError(f"--fit-set {item!r}: unknown data key {key!r}{suggestion}")
-        dotlist.append(f"{key}={value}")
-    try:
-        cfg = OmegaConf.merge(base, settings, OmegaConf.from_dotlist(dotlist))
-        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
-    except OmegaConfBaseException as exc:
-        raise LookaheadError(f"--fit-set: {str(exc).splitlines()[0]}") from None
-
-
-def fit_for_evaluation(
-    routers: Sequence[EmbeddingRouter],
-    benchmarks: Mapping[str, list[RoutingExample]],
-    *,
-    data_dir: str | Path,
-    candidates: Sequence[str],
-    family: str = "code",
-    protocol: str = "paper",
-    fold: int | None = None,
-    overrides: Sequence[str] = (),
-    embedder: str | None = None,
-) -> dict[str, list[RoutingExample]]:
-    """Fit ``routers`` on the family's training split and return the benchmark items to evaluate every router on.
-
-    Benchmarks of the fitted family are replaced by the split's test items: under ``kfold`` that is the held-out fold
-    only (nothing is scored on prompts a router was fitted on), under ``paper`` the whole benchmark (or its
-    ``max_eval_prompts`` subset). Other benchmarks share no prompts with the fit and stay whole.
-    """
-    from lightning_lookahead.data.splits import make_splits
-
-    cfg = fit_data_config(data_dir, candidates, family=family, protocol=protocol, fold=fold, overrides=overrides)
-    splits = make_splits(cfg, Path(cfg.data_dir))
-    shared = default_embedder(embedder, Path(cfg.cache_dir) / "embeddings")
-    source: dict[str, Any] = {"family": cfg.family, "protocol": cfg.protocol}
-    if cfg.protocol == "kfold":
-        source.update(fold=cfg.kfold.fold, k=cfg.kfold.k)
-    for router in routers:
-        router.embedder = router.embedder or shared
-        router.fit_source = dict(source)
-        router.fit(splits.train)
-    return {name: list(splits.test.get(name, items)) for name, items in benchmarks.items()}
-
-
-def fit_and_score(
-    spec: str,
-    splits: Any,
-    candidates: Sequence[str],
-    cache_dir: str | Path | None = None,
-    *,
-    embedder: Embedder | str | None = None,
-    cache_queries: bool = False,
-) -> dict[str, Any]:
-    """Fit one ``spec`` router on ``splits.train`` and score ``splits.val`` and every ``splits.test`` benchmark.
-
-    Returns ``{"router", "val": (n_val, N), "test": {benchmark: (n, N)}, "fit_seconds", "route_seconds", "n_train",
-    "routed_prompts"}``. Training embeddings are cached in ``<cache_dir>/embeddings`` (``cache_dir`` is the data cache,
-    ``data.cache_dir``, as in ``lookahead evaluate``; None: ``~/.cache/lightning_lookahead/embeddings``). Routed prompts
-    are embedded afresh unless ``cache_queries``, so ``route_seconds`` (embedding + scoring of every val and test
-    prompt) is a real routing cost. ``embedder`` is an :class:`Embedder` (share one across calls to load the model
-    once), an encoder name or directory, or None for MiniLM.
-    """
-    encoder = SentenceEncoder(embedder or DEFAULT_EMBEDDER) if not isinstance(embedder, Embedder) else embedder
-    cached = CachedEmbedder(encoder, None if cache_dir is None else Path(cache_dir) / "embeddings")
-    router = parse_embedding_router(spec, cached)
-    if not cache_queries:
-        router.query_embedder = encoder
-    router.fit(splits.train)
-    start = time.perf_counter()
-    val = router.score_matrix(splits.val, candidates)
-    test = {name: router.score_matrix(items, candidates) for name, items in splits.test.items()}
-    route_seconds = time.perf_counter() - start
-    return {
-        "router": router.name,
-        "val": val,
-        "test": test,
-        "fit_seconds": router.fit_seconds,
-        "route_seconds": route_seconds,
-        "n_train": router.n_train,
-        "routed_prompts": len(splits.val) + sum(len(items) for items in splits.test.values()),
-    }

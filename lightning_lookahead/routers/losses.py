@@ -20,6 +20,8 @@ RoutingLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: Canonical loss names, in documentation order.
 LOSS_NAMES: tuple[str, ...] = ("bce", "ce", "mse", "forward_kl", "reverse_kl")
 
+#: Normalised scores this close below the BCE cut are labelled positive (float rounding, not a real difference).
+CUT_TOLERANCE = 1e-6
 #: Options every loss accepts (config passes them all; a loss ignores those it does not use).
 _DEFAULTS: dict[str, Any] = {"threshold": 0.8, "temperature": 0.1, "score_norm": "min-max"}
 
@@ -28,21 +30,26 @@ def _normalize(scores: torch.Tensor, method: str) -> torch.Tensor:
     # Imported here so this module stays importable while the metrics package is being built in parallel.
     from lightning_lookahead.metrics.normalize import normalize_scores
 
-    return normalize_scores(scores.detach().float(), method)  # type: ignore[arg-type]
+    # float64 on the CPU, so the BCE cut (with its tolerance) sees the scores at full precision; the (B, N) scores
+    # are tiny, and MPS has no float64.
+    return normalize_scores(scores.detach().cpu().double(), method)  # type: ignore[arg-type]
 
 
 def bce_targets(normalized: torch.Tensor, threshold: float) -> torch.Tensor:
     """Multi-label targets ``y_j = 1[s̃_j ≥ τ·max_k s̃_k]``; soft targets ``s̃`` when ``τ ≤ 0``.
 
-    The cut is ``min(τ·max, max)``, which equals the spec's ``τ·max`` whenever ``max ≥ 0`` (min-max, softmax and
-    standardisation always give that); it only differs for ``score_norm="none"`` with a negative best score, where
-    ``τ·max`` would exceed the max and leave the best candidate negative. All-equal rows get all ones (METHOD §13.7).
+    A score within :data:`CUT_TOLERANCE` below the cut counts as on it: raw scores 4/9 and 5/9 normalise to exactly
+    0.8 in real arithmetic but to 0.79999… in floating point (float32 and float64 alike), which flipped 20 of 21,675
+    SelfOSS label cells. The cut is ``min(τ·max, max)``, which equals the spec's ``τ·max`` whenever ``max ≥ 0``
+    (min-max, softmax and standardisation always give that); it only differs for ``score_norm="none"`` with a
+    negative best score, where ``τ·max`` would exceed the max and leave the best candidate negative. All-equal rows
+    get all ones (METHOD §13.7).
     """
     if threshold <= 0:
         return normalized
     best = normalized.amax(dim=-1, keepdim=True)
     cut = torch.minimum(threshold * best, best)
-    return (normalized >= cut).to(normalized.dtype)
+    return (normalized >= cut - CUT_TOLERANCE).to(normalized.dtype)
 
 
 def _check_shapes(logits: torch.Tensor, scores: torch.Tensor) -> None:
@@ -78,13 +85,18 @@ def routing_loss(name: str, **opts: Any) -> RoutingLoss:
     if canonical is None:
         raise unknown_name("routing loss", name, LOSS_NAMES)
 
-    def prepared(logits: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def targets(logits: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """float32 logits and the float64 normalised scores, still on the CPU (labels are cut there)."""
         _check_shapes(logits, scores)
-        return logits.float(), _normalize(scores.to(logits.device), norm)
+        return logits.float(), _normalize(scores, norm)
+
+    def prepared(logits: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z, s = targets(logits, scores)
+        return z, s.to(z.device, z.dtype)
 
     def bce(logits: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        z, s = prepared(logits, scores)
-        return F.binary_cross_entropy_with_logits(z, bce_targets(s, threshold))
+        z, s = targets(logits, scores)
+        return F.binary_cross_entropy_with_logits(z, bce_targets(s, threshold).to(z.device, z.dtype))
 
     def ce(logits: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         z, s = prepared(logits, scores)
@@ -114,3 +126,35 @@ def routing_loss(name: str, **opts: Any) -> RoutingLoss:
         "reverse_kl": reverse_kl,
     }
     return losses[canonical]
+
+
+def label_prior_logits(loss: RoutingLoss, train_scores: torch.Tensor, *, max_iter: int = 200) -> torch.Tensor:
+    """The best constant logits (one per candidate, the same for every prompt) under ``loss`` on training scores.
+
+    This is the per-candidate label prior: what a router that ignores its input can reach (for BCE,
+    ``logit(p_j)`` with ``p_j`` candidate j's positive rate). A trained router has learned something from the
+    prompts only where its held-out routing loss falls below the prior's.
+    """
+    scores = torch.as_tensor(train_scores, dtype=torch.float64)
+    z = torch.zeros(scores.shape[-1], dtype=torch.float32, requires_grad=True)
+    opt = torch.optim.LBFGS([z], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        value = loss(z.expand(scores.shape[0], -1), scores)
+        value.backward()
+        return value
+
+    opt.step(closure)
+    return z.detach()
+
+
+def routing_loss_vs_prior(
+    loss: RoutingLoss, logits: torch.Tensor, scores: torch.Tensor, train_scores: torch.Tensor
+) -> dict[str, float]:
+    """Held-out routing loss of ``logits`` beside that of the label prior fitted on ``train_scores``."""
+    scores = torch.as_tensor(scores, dtype=torch.float64)
+    logits = torch.as_tensor(logits, dtype=torch.float32)
+    prior = label_prior_logits(loss, train_scores).expand(scores.shape[0], -1)
+    with torch.no_grad():
+        return {"routing_loss": float(loss(logits, scores)), "label_prior_loss": float(loss(prior, scores))}

@@ -201,13 +201,16 @@ def test_and_report(
     route_seconds = time.perf_counter() - start
     routers: list[ScoreRouter] = [PrecomputedRouter(cfg.name, matrices), OracleRouter(), RandomRouter(0)]
     routers += [FixedRouter(m) for m in candidates]
-    runs = [evaluate_router(r, datamodule.test_examples, candidates) for r in routers]
+    routers.append(_domain_reference(datamodule.splits))
+    cache: dict = {}
+    runs = [evaluate_router(r, datamodule.test_examples, candidates, reference_cache=cache) for r in routers]
     n_routed = sum(len(v) for v in datamodule.test_examples.values()) + len(val_scores)
     results = {
         "experiment": cfg.name,
         "family": cfg.data.family,
         "protocol": cfg.data.protocol,
         "validation": _validation_rows(datamodule.splits.val, val_scores, candidates, cfg.name),
+        "validation_loss": _loss_vs_prior(module, val_scores, datamodule.splits),
         "test": runs,
         "timing": {"train_seconds": train_seconds, "route_seconds": route_seconds, "routed_prompts": n_routed},
     }
@@ -217,6 +220,26 @@ def test_and_report(
     write_atomic(run_dir / "results.md", table)
     print(table)
     return results
+
+
+def _domain_reference(splits: Any) -> ScoreRouter:
+    """The ``domain`` reference fitted on the run's training prompts (it knows each prompt's benchmark)."""
+    from lightning_lookahead.routers.domain import DomainRouter
+
+    router = DomainRouter(fallback=True).fit(splits.train)
+    router.name = "domain (reference: knows the benchmark)"
+    return router
+
+
+def _loss_vs_prior(module: L.LightningModule, val_scores: np.ndarray, splits: Any) -> dict[str, float] | None:
+    """The selected model's validation routing loss beside the label prior's (constant per-candidate logits)."""
+    from lightning_lookahead.routers.losses import routing_loss_vs_prior
+
+    if not splits.val or not hasattr(module, "compute_routing_loss"):
+        return None
+    raw = [list(e.scores) for e in splits.val]
+    train = [list(e.scores) for e in splits.train]
+    return routing_loss_vs_prior(module.compute_routing_loss, torch.as_tensor(val_scores), raw, train)
 
 
 def save_scores(
@@ -254,6 +277,18 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         f"| {name} | {m['reward']:.4f} | {m['normalized_reward']:.4f} | {m['routing_accuracy']:.2f} |"
         for name, m in val.items()
     ]
+    loss = results.get("validation_loss")
+    if loss:
+        lines += [
+            "",
+            f"Validation routing loss {loss['routing_loss']:.4f} vs {loss['label_prior_loss']:.4f} for the label prior "
+            "(constant per-candidate logits fitted on the training labels): "
+            + (
+                "below it, so the router learned from the prompts."
+                if loss["routing_loss"] < loss["label_prior_loss"]
+                else "not below it: the router has not learned more than the label frequencies."
+            ),
+        ]
     lines += [
         "",
         "## Test",
@@ -279,7 +314,11 @@ def _flat_test_metrics(results: Mapping[str, Any]) -> dict[str, float]:
         for key, value in metrics.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 flat[f"test/{bench}/{key}"] = float(value)
+    if run.get("avg_mu_n") is not None:
+        flat["test/avg_mu_n"] = float(run["avg_mu_n"])
     for key, value in results["validation"][run["router"]].items():
+        flat[f"best_val/{key}"] = float(value)
+    for key, value in (results.get("validation_loss") or {}).items():
         flat[f"best_val/{key}"] = float(value)
     return flat
 

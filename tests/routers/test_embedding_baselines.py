@@ -21,11 +21,9 @@ from lightning_lookahead.routers.embedding_baselines import (
     HardClusterRouter,
     KNNRouter,
     SoftClusterRouter,
-    fit_and_score,
-    fit_data_config,
-    fit_for_evaluation,
     normalized_scores,
 )
+from lightning_lookahead.routers.fitted import fit_and_score, fit_data_config, fit_for_evaluation
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 CANDS = ["m0", "m1", "m2"]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.losses import LOSS_NAMES, bce_targets, routing_loss
+from lightning_lookahead.routers.losses import LOSS_NAMES, _normalize, bce_targets, routing_loss
 
 
 def _bce(z: list[float], y: list[float]) -> float:
@@ -129,3 +129,30 @@ def test_half_precision_logits_give_float32_loss_with_gradients(name: str) -> No
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
     assert z.grad is not None and torch.isfinite(z.grad.float()).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bce_cut_keeps_a_score_that_normalises_to_exactly_the_threshold(dtype):
+    # raw 4/9 beside a best of 5/9 (min 0) normalises to 0.8 exactly: at τ = 0.8 it is a positive label
+    scores = torch.tensor([[0.0, 4 / 9, 5 / 9], [0.0, 3.9 / 9, 5 / 9]], dtype=dtype)
+    targets = bce_targets(_normalize(scores, "min-max"), 0.8)
+    assert targets.tolist() == [[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]
+    # and the loss uses those labels: logits that agree with them give a lower loss than the flipped label
+    loss = routing_loss("bce", threshold=0.8)
+    agree = loss(torch.tensor([[-9.0, 9.0, 9.0]]), scores[:1])
+    flipped = loss(torch.tensor([[-9.0, -9.0, 9.0]]), scores[:1])
+    assert agree < flipped
+
+
+def test_label_prior_is_the_per_candidate_positive_rate_for_bce():
+    from lightning_lookahead.routers.losses import label_prior_logits, routing_loss_vs_prior
+
+    loss = routing_loss("bce", threshold=0.8)
+    # candidate 0 best in 3 of 4 prompts, candidate 1 in 1 of 4 → positive rates 0.75 and 0.25
+    train = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    z = label_prior_logits(loss, train)
+    assert torch.sigmoid(z).tolist() == pytest.approx([0.75, 0.25], abs=1e-4)
+    informed = torch.tensor([[4.0, -4.0], [4.0, -4.0], [4.0, -4.0], [-4.0, 4.0]])
+    report = routing_loss_vs_prior(loss, informed, train, train)
+    assert report["routing_loss"] < report["label_prior_loss"]
+    assert report["label_prior_loss"] == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)), abs=1e-4)

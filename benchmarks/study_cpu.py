@@ -10,7 +10,8 @@ Runs, in priority order (a later session continues where the last one stopped: a
   and MLC (``cpu/mlc_all``) on the same 3,072 training prompts, seeds 42, 43, 44;
 - the fitted references on those same prompts: ``domain``, ``knn:100`` and ``hard_cluster:100`` (k as in the paper);
 - the data-efficiency curve of MLM with and without response modeling: 1,024, 3,072 and all training prompts;
-- the same w/ vs w/o comparison on a MiniLM whose MLM head was first warmed up (``lookahead warmup``).
+- the same w/ vs w/o comparison on a MiniLM whose MLM head was first warmed up (``lookahead warmup``);
+- Lookahead-MLM with the full MLM loss instead of the CPU configs' 640-slot subsample (does the speed-up cost quality?).
 
 Each finished run's small files (``results.json``, ``config.yaml``, ``scores.npz`` with prompt ids, ``results.md``)
 are copied to ``docs/results/runs/<run>/``; checkpoints stay in ``runs/study/``. The analysis
@@ -72,6 +73,9 @@ def study_runs() -> list[Run]:
         trained("mlm_warm", "cpu/mlm_all", 42, 3072, warm=True),
         trained("mlm_warm_norm", "cpu/mlm_all_norm", 42, 3072, warm=True),
     ]
+    # does the subsampled MLM loss (model.mlm_max_predictions: 640 in the CPU configs) cost quality? The full loss:
+    full = trained("mlm_fullloss", "cpu/mlm_all", 42, 3072)
+    runs.append(Run(full.name, full.experiment, (*full.overrides, "model.mlm_max_predictions=null")))
     return runs
 
 

@@ -49,6 +49,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "mlm": ("Lookahead-MLM (MiniLM-L6)", True),
     "mlm_norm": ("Lookahead-MLM w/o response modeling", True),
     "mlc": ("MLC (MiniLM-L6, query only)", True),
+    "mlm_fullloss": ("Lookahead-MLM, full MLM loss (no slot subsampling)", True),
     "mlm_warm": ("Lookahead-MLM, warmed MLM head", True),
     "mlm_warm_norm": ("Lookahead-MLM w/o RM, warmed MLM head", True),
     "knn100": ("kNN (k = 100, MiniLM embeddings)", False),
@@ -275,6 +276,7 @@ def study_markdown(folder: Path, data_dir: str) -> str:
         (mlm, KINDS["domain"][0]),
     ]
     pairs += [(mlc, KINDS["hard_cluster100"][0]), (KINDS["mlm_warm"][0], KINDS["mlm_warm_norm"][0])]
+    pairs += [(KINDS["mlm_warm"][0], mlm), (mlm, KINDS["mlm_fullloss"][0])]
 
     sizes = (
         f"train {len(splits.train)} (of the fold's {len(splits_for(None).train)}), validation {len(splits.val)}, test "

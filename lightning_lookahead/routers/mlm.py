@@ -309,7 +309,10 @@ class LookaheadMLM(RouterModule):
         )[0]
         logits = self.head(hidden[:, 0])
         aux = None
-        if stage in ("train", "val") and self.config.mask_type != "no":
+        # With mlm_weight 0 (the "w/o RM" ablation) the MLM loss would only be multiplied by 0: training skips it
+        # (the same gradients, less work); validation still reports it.
+        wanted = stage == "val" or (stage == "train" and self.config.mlm_weight > 0)
+        if wanted and self.config.mask_type != "no":
             aux = self.mlm_loss(hidden, built["mlm_labels"].to(device, non_blocking=True))
         if stage == "train" and self._trainer is not None:
             self.log("train/mask_rate", rate, batch_size=len(batch["encoded"]))

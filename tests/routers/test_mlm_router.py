@@ -314,3 +314,17 @@ def test_mlm_max_predictions_keeps_a_random_subset_of_labels():
     mask = kept != -100
     assert int(mask.sum()) == 5 and bool((kept[mask] == labels[mask]).all())
     assert subsample_labels(labels, 50) is labels
+
+
+def test_without_response_modeling_training_skips_the_mlm_loss_but_validation_reports_it(mlm_config, examples):
+    L.seed_everything(0)
+    plain, ablated = _module(mlm_config()), _module(mlm_config(mlm_weight=0.0))
+    ablated.load_state_dict(plain.state_dict())
+    batch = ablated.collate([ablated.featurize(ex) for ex in examples[:4]])
+    assert ablated.forward_batch(batch, "train").aux_loss is None
+    assert ablated.forward_batch(batch, "val").aux_loss is not None
+    # the skipped term had weight 0: the training loss is the routing loss of the same weights
+    plain.eval(), ablated.eval()
+    with torch.no_grad():
+        routing = plain.compute_routing_loss(plain.forward_batch(batch, "val").logits, batch["scores"])
+        assert float(ablated.total_loss(batch, "val")) == pytest.approx(float(routing), abs=1e-6)

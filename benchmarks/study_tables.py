@@ -171,7 +171,7 @@ def main_table(groups, baselines, splits, candidates, boot, cache) -> tuple[list
         spread = (
             f"{statistics.mean(avgs):.1f} ± {statistics.stdev(avgs):.1f} (n = {len(avgs)})"
             if len(avgs) > 1
-            else "1 seed"
+            else ("1 seed" if KINDS[runs[0].kind][1] else "fitted (no seed)")
         )
         lines.append(
             f"| {label} | "

@@ -37,19 +37,13 @@ class FittedRouter(ScoreRouter):
     from (family, protocol, fold) and is reported with the results.
     """
 
-    fit_seconds: float | None = None
-    n_train: int = 0
+    def __init__(self) -> None:
+        self.fit_seconds: float | None = None
+        self.n_train = 0
+        self.fit_source: dict[str, Any] = {}
 
     def fit(self, examples: Sequence[RoutingExample]) -> FittedRouter:
         raise NotImplementedError
-
-    @property
-    def fit_source(self) -> dict[str, Any]:
-        return self.__dict__.setdefault("_fit_source", {})
-
-    @fit_source.setter
-    def fit_source(self, value: dict[str, Any]) -> None:
-        self.__dict__["_fit_source"] = dict(value)
 
     def fit_info(self) -> dict[str, Any]:
         """What the results JSON records about the fit."""

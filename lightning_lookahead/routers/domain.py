@@ -42,6 +42,7 @@ class DomainRouter(FittedRouter):
     def __init__(self, *, fallback: bool = False) -> None:
         """``fallback``: a benchmark without training items gets the best candidate over all training prompts
         (a training run's reference on a small subset); otherwise scoring it is an error (the CLI)."""
+        super().__init__()
         self.fallback = fallback
         self.best: dict[str, int] = {}
         self.means: dict[str, list[float]] = {}

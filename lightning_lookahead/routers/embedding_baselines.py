@@ -10,7 +10,8 @@ the cost-aware rules, as probabilities) read like any other score matrix:
   and a prompt gets ``Σ_c softmax_c(−‖e − μ_c‖) · v_c``.
 
 They read only prompts, so unlike the response-aware bound they are deployable; their cost is one sentence embedding
-per prompt. :func:`fit_and_score` is the function scripts call; the CLI goes through :func:`fit_for_evaluation`.
+per prompt. :func:`~lightning_lookahead.routers.fitted.fit_and_score` is the function scripts call; the CLI goes through
+:func:`~lightning_lookahead.routers.fitted.fit_for_evaluation`.
 """
 
 from __future__ import annotations
@@ -60,8 +61,7 @@ class EmbeddingRouter(FittedRouter):
         self.name = f"{self.kind}:{k}"
         self.embedder = embedder
         self.query_embedder = query_embedder
-        self.fit_seconds: float | None = None
-        self.n_train = 0
+        super().__init__()
         self.n_candidates = 0
 
     def _embed(self, texts: Sequence[str], *, query: bool) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Shared set-up of the per-step benchmarks: the experiment's predictor and featurised training prompts."""
+"""Shared set-up of the per-step benchmarks: the experiment's training module and featurised training prompts."""
 
 from __future__ import annotations
 
@@ -6,23 +6,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 
 from lightning_lookahead.config.compose import compose
-from lightning_lookahead.data.datamodule import example_dict
+from lightning_lookahead.data.inputs import example_row
 from lightning_lookahead.data.splits import RoutingSplits, make_splits
-from lightning_lookahead.routers.base import RouterModule
-from lightning_lookahead.routers.registry import predictor_from_config
+from lightning_lookahead.routers.module import PredictorModule, build_module
 
 
 def predictor_and_features(
     experiment: str, overrides: list[str], n_batches: int
-) -> tuple[Any, RouterModule, RoutingSplits, list[dict[str, Any]]]:
-    """(config, predictor seeded with 0, splits, features of the first ``n_batches`` batches of training prompts)."""
+) -> tuple[Any, PredictorModule, RoutingSplits, list[dict[str, Any]]]:
+    """(config, training module seeded with 0, splits, features of the first ``n_batches`` batches of prompts)."""
     cfg = compose(experiment, overrides)
     torch.manual_seed(0)
-    module = predictor_from_config(cfg)
+    section = lambda key: OmegaConf.to_container(cfg[key], resolve=True)  # noqa: E731
+    module = build_module(section("model"), section("loss"), section("optim"), list(cfg.data.candidates))
     splits = make_splits(cfg.data, Path(cfg.data.data_dir))
-    features = [
-        module.featurize(example_dict(ex)) | example_dict(ex) for ex in splits.train[: n_batches * cfg.data.batch_size]
-    ]
-    return cfg, module, splits, features
+    rows = [example_row(ex) for ex in splits.train[: n_batches * cfg.data.batch_size]]
+    return cfg, module, splits, [module.inputs.featurize(row) | row for row in rows]

@@ -31,9 +31,9 @@ import torch
 from lightning_lookahead.config.compose import compose, list_experiments
 from lightning_lookahead.data.benchmarks import load_benchmark
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
-from lightning_lookahead.inference import Router
-from lightning_lookahead.inference.router import feature_length
-from lightning_lookahead.routers.registry import PREDICTORS, build_predictor
+from lightning_lookahead.inference import TrainedRouter
+from lightning_lookahead.models.registry import PREDICTORS, build_predictor
+from lightning_lookahead.models.scoring import feature_length
 
 
 def model_settings(kind: str) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(
-    router: Router, prompts: list[str], n_latency: int, batch_sizes: list[int], unsorted: bool = True
+    router: TrainedRouter, prompts: list[str], n_latency: int, batch_sizes: list[int], unsorted: bool = True
 ) -> dict[str, Any]:
     for prompt in prompts[:3]:
         router.score([prompt], batch_size=1)
@@ -97,20 +97,19 @@ def main() -> None:
     kinds = args.kinds.split(",") if args.kinds else sorted(PREDICTORS)
     rows = []
     for kind in kinds:
-        cls = PREDICTORS[kind]
-        if getattr(cls, "needs_responses", False):
+        if PREDICTORS[kind].config.needs_responses:
             print(f"skipping {kind}: it reads the candidates' responses and cannot route new prompts", flush=True)
             continue
         settings = model_settings(kind)
         torch.manual_seed(0)
         start = time.perf_counter()
-        router = Router(build_predictor(settings, None, None, PAPER_CANDIDATES), name=kind)
+        router = TrainedRouter(build_predictor(settings, PAPER_CANDIDATES), name=kind)
         load_s = time.perf_counter() - start
         sample = prompts[: args.throughput_prompts]
-        tokens = [feature_length(router.module.featurize({"prompt_id": "x", "prompt": p})) for p in sample]
+        tokens = [feature_length(router.predictor.inputs.featurize({"prompt_id": "x", "prompt": p})) for p in sample]
         result = {
             "kind": kind,
-            "backbone": router.module.hparams["model"]["backbone"],
+            "backbone": router.predictor.config.backbone,
             "threads": torch.get_num_threads(),
             "build_s": round(load_s, 1),
             "mean_tokens": round(statistics.mean(tokens)),

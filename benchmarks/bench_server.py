@@ -57,9 +57,9 @@ def serve_router(port: int, stub_url: str, checkpoint: str | None, log_file: str
 
     logging.basicConfig(filename=log_file, level=logging.INFO, format="%(asctime)s %(message)s")
     if checkpoint:
-        from lightning_lookahead.inference import Router
+        from lightning_lookahead.inference import TrainedRouter
 
-        router: Any = Router.from_checkpoint(checkpoint)
+        router: Any = TrainedRouter.from_checkpoint(checkpoint)
     else:
         sys.path.insert(0, str(STUB.parent))
         from stub_backend import KeywordRouter

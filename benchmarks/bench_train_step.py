@@ -19,7 +19,8 @@ import time
 import torch
 from bench_common import predictor_and_features
 
-from lightning_lookahead.data.datamodule import example_dict
+from lightning_lookahead.data.inputs import example_row
+from lightning_lookahead.models.scoring import batch_logits
 
 
 def peak_rss_mib() -> float:
@@ -42,11 +43,11 @@ def step_flops(module, batch) -> float:
     Per layer and token: 24·h² for the dense parts (QKV, output, 4h MLP) plus 4·h·T for attention scores and
     values, with T the padded length; plus the vocabulary projection at the positions that carry an MLM label.
     """
-    cfg = module.backbone.config
+    cfg = module.network.backbone.config
     h, layers = cfg.hidden_size, cfg.num_hidden_layers
     ffn = getattr(cfg, "intermediate_size", 4 * h)
-    if "encoded" in batch:
-        inputs = module.layout.build_batch(batch["encoded"], 1.0, "right")
+    if "responses" in batch:  # MLM: the fully masked batch labels every response slot
+        inputs = module.inputs.layout.mask(batch, 1.0, "right")
         b, t = inputs["input_ids"].shape
         predicted = int((inputs["mlm_labels"] != -100).sum())
         cap = getattr(module.config, "mlm_max_predictions", None)
@@ -82,7 +83,7 @@ def main() -> None:
         args.sorted = bool(cfg.data.length_grouped)
     if args.sorted:  # what data.length_grouped does within each pool of batches
         features.sort(key=lambda f: len(f["prompt"]))
-    batches = [module.collate(features[i * bs : (i + 1) * bs]) for i in range(args.steps + 1)]
+    batches = [module.inputs.collate(features[i * bs : (i + 1) * bs], train=True) for i in range(args.steps + 1)]
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-5)
     module.train()
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
@@ -103,15 +104,15 @@ def main() -> None:
     peak = matmul_flops()
 
     module.eval()
-    val = [module.featurize(example_dict(ex)) | example_dict(ex) for ex in splits.val[:64]]
+    val = [module.inputs.featurize(example_row(ex)) | example_row(ex) for ex in splits.val[:64]]
     latency = []
     with torch.inference_mode(), autocast:
         for feat in val[: args.latency_prompts]:
             start = time.perf_counter()
-            module.predict_scores(module.collate([feat]))
+            batch_logits(module.network, module.inputs.collate([feat]))
             latency.append(time.perf_counter() - start)
         start = time.perf_counter()
-        module.predict_scores(module.collate(val))
+        batch_logits(module.network, module.inputs.collate(val))
         batch64 = time.perf_counter() - start
     latency.sort()
     print(

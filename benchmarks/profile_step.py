@@ -24,9 +24,9 @@ def main() -> None:
     def step(batch):
         module.total_loss(batch, "train").backward()
 
-    step(module.collate(feats[:bs]))  # warm-up
+    step(module.inputs.collate(feats[:bs], train=True))  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step(module.collate(feats[bs:]))
+        step(module.inputs.collate(feats[bs:], train=True))
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
 
 

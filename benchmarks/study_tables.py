@@ -36,7 +36,7 @@ from lightning_lookahead.data.splits import RoutingSplits, make_splits
 from lightning_lookahead.evaluation import evaluate_router
 from lightning_lookahead.metrics.benchmarks import decide
 from lightning_lookahead.metrics.bootstrap import item_terms, validation_terms
-from lightning_lookahead.routers.baselines import ScoreRouter
+from lightning_lookahead.routers.baselines import Router
 from lightning_lookahead.routers.losses import routing_loss, routing_loss_vs_prior
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ class StudyRun:
     config: dict
 
 
-class Matrices(ScoreRouter):
+class Matrices(Router):
     """Stored score matrices looked up by benchmark, for the one evaluation path."""
 
     def __init__(self, name: str, scores: dict[str, np.ndarray]):

@@ -9,11 +9,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
 from lightning_lookahead.errors import LookaheadError, unknown_name
 from lightning_lookahead.metrics.benchmarks import decide, score_benchmark
 from lightning_lookahead.metrics.mu_n import References, average_mu_n, mu_n, references
-from lightning_lookahead.routers.baselines import ScoreRouter
+from lightning_lookahead.routers.baselines import Router
 
 #: (column title, benchmark, metric, multiplier) for the side-by-side table.
 TABLE_COLUMNS: tuple[tuple[str, str, str, float], ...] = (
@@ -44,7 +46,7 @@ def parse_benchmarks(spec: str) -> list[str]:
 
 
 def evaluate_router(
-    router: ScoreRouter,
+    router: Router,
     benchmarks: Mapping[str, Sequence[RoutingExample]],
     candidates: Sequence[str],
     *,
@@ -57,23 +59,39 @@ def evaluate_router(
     oracle and the single models on the same items. Pass one ``reference_cache`` dict to every call that evaluates
     routers on the same items, so those references are computed once.
     """
+    matrices = {name: router.score_matrix(examples, candidates) for name, examples in benchmarks.items()}
+    return evaluate_scores(
+        router.name, matrices, benchmarks, candidates, reference_cache=reference_cache, **metric_options
+    )
+
+
+def evaluate_scores(
+    name: str,
+    matrices: Mapping[str, np.ndarray],
+    benchmarks: Mapping[str, Sequence[RoutingExample]],
+    candidates: Sequence[str],
+    *,
+    reference_cache: dict[str, References] | None = None,
+    **metric_options: Any,
+) -> dict[str, Any]:
+    """:func:`evaluate_router` for score matrices already computed (one per benchmark, rows in item order)."""
     cache = {} if reference_cache is None else reference_cache
     results = {}
-    for name, examples in benchmarks.items():
-        matrix = router.score_matrix(examples, candidates)
+    for bench, examples in benchmarks.items():
+        matrix = np.asarray(matrices[bench])
         if matrix.shape != (len(examples), len(candidates)):
             raise LookaheadError(
-                f"router {router.name} returned scores of shape {matrix.shape} for {name}, "
+                f"router {name} returned scores of shape {matrix.shape} for {bench}, "
                 f"expected {(len(examples), len(candidates))}"
             )
-        metrics = score_benchmark(name, examples, decide(matrix), candidates, **metric_options)
-        refs = cache.get(name)
+        metrics = score_benchmark(bench, examples, decide(matrix), candidates, **metric_options)
+        refs = cache.get(bench)
         if refs is None or refs.n != len(examples):
-            refs = cache[name] = references(name, examples, candidates, **metric_options)
-        metrics["mu_n"], metrics["mu_n_metric"] = mu_n(name, metrics, refs)
-        results[name] = metrics
+            refs = cache[bench] = references(bench, examples, candidates, **metric_options)
+        metrics["mu_n"], metrics["mu_n_metric"] = mu_n(bench, metrics, refs)
+        results[bench] = metrics
     return {
-        "router": router.name,
+        "router": name,
         "candidates": list(candidates),
         "avg_mu_n": average_mu_n(results),
         "results": results,

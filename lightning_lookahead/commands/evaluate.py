@@ -87,11 +87,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _checkpoint_routers(paths: Sequence[str], *, device: str, batch_size: int) -> list:
     """`evaluate --checkpoint`: one trained router per run directory, named after its run (made unique)."""
-    from lightning_lookahead.inference import Router
+    from lightning_lookahead.inference import TrainedRouter
 
     routers = []
     for path in paths:
-        router = Router.from_checkpoint(path, device=device)
+        router = TrainedRouter.from_checkpoint(path, device=device)
         if router.name in {r.name for r in routers}:
             router.name = f"{router.name} ({path})"
         router.batch_size, router.progress = batch_size, True

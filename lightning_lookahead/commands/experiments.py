@@ -8,26 +8,47 @@ import sys
 from lightning_lookahead.errors import LookaheadError
 
 
+def _listing() -> str:
+    """The shipped experiments and the families each takes, for ``lookahead validate --list``."""
+    from lightning_lookahead.config.compose import list_experiments
+    from lightning_lookahead.config.schema import FAMILIES
+
+    lines = list_experiments()
+    lines += [
+        "",
+        f"families: {', '.join(FAMILIES)} (any experiment takes family=FAMILY: "
+        "`lookahead train mlm family=math`, or the name mlm_math)",
+    ]
+    return "\n".join(lines)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from lightning_lookahead.config.compose import compose, list_experiments, to_yaml
+    from lightning_lookahead.config.schema import FAMILIES
 
     if args.list:
-        print("\n".join(list_experiments()))
+        print(_listing())
         return 0
-    names = list_experiments() if args.all else [args.experiment]
-    if not names or names == [None]:
+    if args.all:
+        for name in list_experiments():
+            compose(name, args.overrides)
+            for family in FAMILIES:  # the family is a choice: every one must compose
+                compose(name, [*args.overrides, f"family={family}"])
+            print(f"ok  {name}")
+        return 0
+    if args.experiment is None:
         raise LookaheadError("name an experiment (e.g. `lookahead validate mlm_code`), or pass --all / --list")
-    for name in names:
-        cfg = compose(name, args.overrides)
-        print(f"ok  {name}" if args.all else to_yaml(cfg))
+    print(to_yaml(compose(args.experiment, args.overrides)))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from lightning_lookahead.config.compose import compose
+
+    cfg = compose(args.experiment, args.overrides)  # refuses a bad config before Lightning, models or data load
     from lightning_lookahead.training.recipe import run_experiment
 
-    run_experiment(compose(args.experiment, args.overrides))
+    run_experiment(cfg)
     return 0
 
 
@@ -35,10 +56,11 @@ def cmd_warmup(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lightning_lookahead.config.compose import compose
+
+    cfg = compose(args.experiment, args.overrides)  # checked before the backbone or the data load
     from lightning_lookahead.data.splits import make_splits
     from lightning_lookahead.models.warmup import WarmupSettings, warmed_backbone, warmup_report
 
-    cfg = compose(args.experiment, args.overrides)
     settings = WarmupSettings(steps=args.steps)
     splits = make_splits(cfg.data, Path(cfg.data.data_dir))
     texts = [ex.prompt for ex in splits.train] + [r for ex in splits.train for r in ex.responses]
@@ -56,15 +78,17 @@ def cmd_warmup(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     val = subparsers.add_parser("validate", help="check an experiment config without loading models or data")
-    val.add_argument("experiment", nargs="?", help="experiment name (e.g. mlm_code, cpu/mlm_code) or YAML path")
-    val.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. trainer.max_epochs=1")
-    val.add_argument("--all", action="store_true", help="validate every shipped experiment")
-    val.add_argument("--list", action="store_true", help="list the shipped experiments")
+    val.add_argument("experiment", nargs="?", help="experiment name (e.g. mlm, mlm_code, cpu/mlm_code) or YAML path")
+    val.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. trainer.max_epochs=1 family=math")
+    val.add_argument("--all", action="store_true", help="validate every shipped experiment, in every family")
+    val.add_argument("--list", action="store_true", help="list the shipped experiments and the families")
     val.set_defaults(func=cmd_validate)
 
     train = subparsers.add_parser("train", help="train a router, test its best checkpoint, write results")
-    train.add_argument("experiment", help="experiment name (e.g. cpu/mlm_code) or YAML path")
-    train.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. trainer.max_epochs=1 data.protocol=kfold")
+    train.add_argument("experiment", help="experiment name (e.g. cpu/mlm_code, mlm_math) or YAML path")
+    train.add_argument(
+        "overrides", nargs="*", help="dotlist overrides, e.g. trainer.max_epochs=1 data.protocol=kfold family=math"
+    )
     train.set_defaults(func=cmd_train)
 
     warm = subparsers.add_parser(

@@ -66,12 +66,12 @@ def cmd_route(args: argparse.Namespace) -> int:
     import json
 
     from lightning_lookahead.evaluation import write_atomic
-    from lightning_lookahead.inference import Router
+    from lightning_lookahead.inference import TrainedRouter
 
     prompts = _route_prompts(args)
     if not prompts:
         raise LookaheadError("no prompts to route (the input is empty)")
-    router = Router.from_checkpoint(args.checkpoint, device=args.device)
+    router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device)
     costs = _route_costs(args, router, prompts)
     decisions = router.route(
         prompts,
@@ -93,7 +93,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from lightning_lookahead.inference import Router, export_router
+    from lightning_lookahead.inference import TrainedRouter, export_router
     from lightning_lookahead.inference.export import EXPORT_DIR
 
     path = Path(args.path)
@@ -101,9 +101,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
     if args.out is None and run_dir is None:
         raise LookaheadError(f"{path} is not inside a run's checkpoints/ folder; say where to write with --out DIR")
-    router = Router.from_checkpoint(ckpt)
+    router = TrainedRouter.from_checkpoint(ckpt)
     out = args.out or run_dir / EXPORT_DIR
-    export_router(router.module, out, name=router.name, source=ckpt)
+    export_router(router.predictor, out, name=router.name, source=ckpt)
     print(f"exported the {router.kind} router {router.name!r} from {ckpt} to {out}")
     return 0
 

@@ -22,9 +22,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             raise LookaheadError(f"--api-key-env {args.api_key_env}: that environment variable is not set or empty")
-    from lightning_lookahead.inference.router import Router
+    from lightning_lookahead.inference.router import TrainedRouter
 
-    router = Router.from_checkpoint(args.checkpoint, device=args.device)
+    router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device)
     backends = load_backends(args.backends, router.candidates, default_timeout=args.backend_timeout)
     settings = ServerSettings(
         api_key=api_key,

@@ -1,1 +1,1 @@
-"""Experiment configuration: structured dataclasses composed with OmegaConf from YAML and overrides."""
+"""Experiment configuration: typed dataclasses, YAML layers merged with OmegaConf, checked in full at compose time."""

@@ -1,145 +1,104 @@
-"""Compose an experiment: structured defaults ← experiment YAML (and what it ``extends``) ← command-line overrides.
+"""Compose an experiment: schema defaults ← experiment YAML (and what it ``extends``) ← command-line overrides.
 
-An experiment file holds only what differs from the defaults in :mod:`lightning_lookahead.config.schema`.
-Mistakes (unknown key, wrong type, bad YAML) become one-line :class:`LookaheadError` messages naming the
-file and key, with the closest valid key.
+An experiment file holds only what differs from the defaults in :mod:`lightning_lookahead.config.schema`. After
+each layer the merged settings are parsed against the schema, so a mistake (unknown key, wrong type, value outside
+its set or range, bad YAML) is one :class:`LookaheadError` line naming the layer and key. Cross-field checks and the
+backbone name follow on the whole. ``lookahead validate`` and ``lookahead train`` both go through :func:`compose`,
+so they refuse the same configs, before any model or data loads; nothing here imports torch or Lightning.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Sequence
-from dataclasses import fields, is_dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from lightning_lookahead.config.cross_field import validate
+from lightning_lookahead.config.experiments import (
+    EXPERIMENTS_DIR,
+    FILE_ONLY_KEYS,
+    experiment_layers,
+    experiment_name,
+    experiment_path,
+    list_experiments,
+    resolve_experiment,
+)
+from lightning_lookahead.config.layers import dotlist, merge_layer, parse_layer
 from lightning_lookahead.config.schema import ExperimentConfig
+from lightning_lookahead.config.typed import config_to_dict
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.models.backbone_names import check_backbone
 
-#: Experiments shipped with the project: ``<repo>/experiments``.
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
-#: Keys an experiment file may use beyond the config schema.
-FILE_ONLY_KEYS = ("extends",)
+__all__ = [
+    "EXPERIMENTS_DIR",
+    "FILE_ONLY_KEYS",
+    "compose",
+    "experiment_name",
+    "experiment_path",
+    "list_experiments",
+    "to_yaml",
+]
 
-
-def experiment_path(name: str | Path) -> Path:
-    """``mlm_math`` → ``experiments/mlm_math.yaml``; ``cpu/mlm_code`` → ``experiments/cpu/mlm_code.yaml``; or a path."""
-    path = Path(name)
-    if path.suffix in {".yaml", ".yml"} and path.exists():
-        return path
-    for base in (Path.cwd() / "experiments", EXPERIMENTS_DIR):
-        candidate = base / f"{name}.yaml"
-        if candidate.exists():
-            return candidate
-    known = list_experiments()
-    hint = difflib.get_close_matches(str(name), known, n=1, cutoff=0.4)
-    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-    raise LookaheadError(f"unknown experiment {str(name)!r}{suggestion} (see `lookahead validate --list`)")
+#: The source named in errors from ``key=value`` arguments.
+COMMAND_LINE = "command-line override"
+#: ``family=math`` on the command line is short for ``data.family=math``.
+FAMILY_SHORTHAND = "family"
 
 
-def experiment_name(path: Path) -> str:
-    """A run name from the file: ``experiments/cpu/mlm_code.yaml`` → ``cpu_mlm_code``."""
-    for base in (Path.cwd() / "experiments", EXPERIMENTS_DIR):
-        try:
-            return str(path.resolve().relative_to(base.resolve()).with_suffix("")).replace("/", "_")
-        except ValueError:
-            continue
-    return path.stem
+def model_settings(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``model:`` block checked against its predictor's config and completed with defaults (loads nothing)."""
+    from lightning_lookahead.models.registry import validate_model_config
+
+    return validate_model_config(model)
 
 
-def list_experiments() -> list[str]:
-    """Names of the shipped experiments, e.g. ``mlm_code`` and ``cpu/mlm_code``."""
-    if not EXPERIMENTS_DIR.is_dir():
-        return []
-    return sorted(str(p.relative_to(EXPERIMENTS_DIR).with_suffix("")) for p in EXPERIMENTS_DIR.rglob("*.yaml"))
+def _override_layer(overrides: Sequence[str]) -> DictConfig:
+    items = [
+        f"data.family{item[len(FAMILY_SHORTHAND) :]}" if item.startswith(f"{FAMILY_SHORTHAND}=") else item
+        for item in overrides
+    ]
+    return dotlist(items, COMMAND_LINE, "trainer.max_epochs=1")
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def _switches_kind(cfg: DictConfig, layer: Any) -> bool:
+    """True when ``layer`` names another predictor: its ``model:`` settings then replace the inherited ones."""
+    plain = OmegaConf.to_container(layer, resolve=False) if OmegaConf.is_config(layer) else layer
+    model = plain.get("model") if isinstance(plain, Mapping) else None
+    if not isinstance(model, Mapping) or model.get("kind") is None:
+        return False
+    current = cfg.get("model")
+    return not isinstance(current, Mapping | DictConfig) or model.get("kind") != current.get("kind")
+
+
+def _apply(cfg: DictConfig, layer: Any, source: str) -> tuple[DictConfig, ExperimentConfig]:
+    """Merge one layer and parse the result; errors are that layer's."""
+    if _switches_kind(cfg, layer):
+        cfg.model = {}
+    cfg = merge_layer(cfg, layer, source)
+    parsed = parse_layer(ExperimentConfig, cfg, "", source)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise LookaheadError(f"{path}{line}: invalid YAML ({problem})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise LookaheadError(f"{path}: an experiment file must be a mapping of config sections")
-    return data
-
-
-def _layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
-    """The experiment file and, first, the files it extends (recursively)."""
-    if path.resolve() in seen:
-        raise LookaheadError(f"{path}: 'extends' forms a cycle")
-    data = _load_yaml(path)
-    parent = data.pop("extends", None)
-    layers: list[tuple[Path, dict[str, Any]]] = []
-    if parent is not None:
-        if not isinstance(parent, str):
-            raise LookaheadError(f"{path} [extends]: expected an experiment name, got {parent!r}")
-        layers = _layers(experiment_path(parent), (*seen, path.resolve()))
-    return [*layers, (path, data)]
-
-
-def _valid_keys(node: Any, prefix: str = "") -> list[str]:
-    keys = []
-    if is_dataclass(node):
-        for f in fields(node):
-            full = f"{prefix}{f.name}"
-            keys.append(full)
-            keys += _valid_keys(getattr(node, f.name), full + ".")
-    return keys
-
-
-def _explain(exc: OmegaConfBaseException, source: str) -> LookaheadError:
-    """Turn an OmegaConf error into one line naming the source, the key and the closest valid key."""
-    key = getattr(exc, "full_key", None) or ""
-    if isinstance(exc, ConfigKeyError) or "not in" in str(exc):
-        hint = difflib.get_close_matches(key, _valid_keys(ExperimentConfig()), n=1, cutoff=0.6)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-        return LookaheadError(f"{source}: unknown config key {key!r}{suggestion}")
-    if isinstance(exc, ValidationError):
-        message = str(exc).splitlines()[0]
-        return LookaheadError(f"{source}: wrong type for {key!r}: {message}")
-    return LookaheadError(f"{source}: {str(exc).splitlines()[0]}")
+        model_settings(parsed.model)
+    except LookaheadError as exc:
+        raise LookaheadError(f"{source}: {exc}") from None
+    return cfg, parsed
 
 
 def compose(experiment: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """The resolved, validated experiment config (the predictor's ``model`` section is checked too)."""
-    path = experiment_path(experiment)
-    cfg = OmegaConf.structured(ExperimentConfig(name=experiment_name(path)))
-    for source, data in _layers(path):
-        model = data.get("model")
-        if isinstance(model, dict) and model.get("kind") not in (None, cfg.model.get("kind")):
-            cfg.model = {}  # another predictor: its settings replace, not extend, the inherited ones
-        try:
-            cfg = OmegaConf.merge(cfg, data)
-        except OmegaConfBaseException as exc:
-            raise _explain(exc, str(source)) from None
-    for item in overrides:
-        if "=" not in item:
-            raise LookaheadError(f"override {item!r}: expected key=value, e.g. trainer.max_epochs=1")
-    try:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-        OmegaConf.resolve(cfg)
-    except OmegaConfBaseException as exc:
-        raise _explain(exc, "command-line override") from None
-    _check_model(cfg)
-    return cfg
-
-
-def _check_model(cfg: DictConfig) -> None:
-    from lightning_lookahead.routers.registry import validate_model_config
-
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    assert isinstance(model, dict)
-    cfg.model = validate_model_config(model)
+    """The resolved, validated experiment config; ``model`` completed with its predictor's defaults."""
+    chosen = resolve_experiment(experiment)
+    cfg = OmegaConf.create(config_to_dict(ExperimentConfig(name=experiment_name(chosen.path))))
+    for source, data in experiment_layers(chosen):
+        cfg, parsed = _apply(cfg, data, source)
+    cfg, parsed = _apply(cfg, _override_layer(overrides), COMMAND_LINE)
+    validate(parsed)
+    model = model_settings(parsed.model)
+    if "backbone" in model:
+        check_backbone(model["backbone"])
+    settings = config_to_dict(parsed)
+    settings["model"] = model
+    return OmegaConf.create(settings)
 
 
 def to_yaml(cfg: DictConfig) -> str:

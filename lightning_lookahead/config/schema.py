@@ -1,66 +1,107 @@
-"""Typed sections of an experiment config; OmegaConf validates YAML and overrides against them.
+"""Typed sections of an experiment config: every closed set is a ``Literal``, every range is field metadata.
 
-Predictor-specific settings (``model:``) are validated against the ``Config`` dataclass of the predictor
-named by ``model.kind`` (see ``lightning_lookahead.routers.registry``), so a new predictor brings its own.
+:func:`lightning_lookahead.config.typed.parse_dataclass` checks a composed config against these classes, so
+``lookahead validate`` refuses exactly what ``lookahead train`` would. Checks that relate two fields live in
+:mod:`lightning_lookahead.config.cross_field`. Predictor-specific settings (``model:``) are checked against the
+config dataclass of the predictor named by ``model.kind`` (``lightning_lookahead.models.registry``), so a new
+predictor brings its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
+from lightning_lookahead.config.typed import at_least, between, positive
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
+
+#: Routing losses of METHOD §6 (``lightning_lookahead.routers.losses``).
+LossName = Literal["bce", "ce", "mse", "forward_kl", "reverse_kl"]
+#: Per-prompt score normalisations (``lightning_lookahead.metrics.normalize``).
+ScoreNorm = Literal["min-max", "none", "softmax", "standardization"]
+#: Learning-rate schedules (names of ``transformers.get_scheduler``).
+Scheduler = Literal["cosine", "linear", "constant"]
+#: Benchmark families (``lightning_lookahead.data.families``).
+Family = Literal["chat", "math", "code", "all"]
+Protocol = Literal["paper", "kfold"]
+WandbMode = Literal["online", "offline", "disabled"]
+#: What ``lightning.Trainer(precision=...)`` accepts in Lightning 2.x, written out so validation needs no Lightning.
+Precision = Literal[
+    "transformer-engine",
+    "transformer-engine-float16",
+    "16-true",
+    "16-mixed",
+    "bf16-true",
+    "bf16-mixed",
+    "32-true",
+    "64-true",
+    "64",
+    "32",
+    "16",
+    "bf16",
+    64,
+    32,
+    16,
+]
+
+FAMILIES: tuple[str, ...] = get_args(Family)
 
 
 @dataclass
 class LossConfig:
-    """Routing loss (METHOD §6): bce | ce | mse | forward_kl | reverse_kl on per-prompt normalised scores."""
+    """Routing loss (METHOD §6) on per-prompt normalised scores."""
 
-    name: str = "bce"
-    threshold: float = 0.8
-    temperature: float = 0.1
-    score_norm: str = "min-max"
+    name: LossName = "bce"
+    #: BCE cut τ·max; τ ≤ 0 gives soft targets, so only the upper bound is fixed.
+    threshold: float = field(default=0.8, metadata=between(None, 1))
+    temperature: float = field(default=0.1, metadata=positive())
+    score_norm: ScoreNorm = "min-max"
 
 
 @dataclass
 class OptimConfig:
     """AdamW with a learning-rate schedule; the paper: lr 1e-5, cosine, no warm-up, no weight decay."""
 
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    scheduler: str = "cosine"  # cosine | linear | constant
-    warmup_ratio: float = 0.0
+    lr: float = field(default=1e-5, metadata=positive())
+    weight_decay: float = field(default=0.0, metadata=at_least(0))
+    betas: tuple[float, float] = (0.9, 0.999)  # each in [0, 1): checked in cross_field
+    eps: float = field(default=1e-8, metadata=positive())
+    scheduler: Scheduler = "cosine"
+    warmup_ratio: float = field(default=0.0, metadata=between(0, 1, high_open=True))
 
 
 @dataclass
 class KFoldConfig:
     """Cross-validation inside a family's benchmarks (for families whose training labels are absent)."""
 
-    k: int = 5
-    fold: int = 0
+    k: int = field(default=5, metadata=at_least(2))
+    fold: int = field(default=0, metadata=at_least(0))  # < k: checked in cross_field
     seed: int = 42
-    val_fraction: float = 0.1
+    #: Share of the non-test folds that validates; 0 leaves validation empty (data/splits.py allows it).
+    val_fraction: float = field(default=0.1, metadata=between(0, 1, high_open=True))
 
 
 @dataclass
 class DataConfig:
     """Which prompts train, validate and test a router, and how they are batched."""
 
-    family: str = "code"  # chat | math | code | all
-    protocol: str = "paper"  # paper | kfold
+    family: Family = "code"
+    protocol: Protocol = "paper"
     candidates: list[str] = field(default_factory=lambda: list(PAPER_CANDIDATES))
     data_dir: str = "${oc.env:LOOKAHEAD_DATA_DIR,data}"
     cache_dir: str = "${oc.env:LOOKAHEAD_CACHE_DIR,.cache/lookahead}"
     kfold: KFoldConfig = field(default_factory=KFoldConfig)
-    batch_size: int = 16  # prompts per device per micro-batch
-    global_batch_size: int = 64  # prompts per optimiser step over all devices; sets gradient accumulation
-    eval_batch_size: int = 32
-    num_workers: int = 0
+    #: Prompts per device per micro-batch.
+    batch_size: int = field(default=16, metadata=at_least(1))
+    #: Prompts per optimiser step over all devices; sets gradient accumulation (a multiple of batch_size).
+    global_batch_size: int = field(default=64, metadata=at_least(1))
+    eval_batch_size: int = field(default=32, metadata=at_least(1))
+    num_workers: int = field(default=0, metadata=at_least(0))
     length_grouped: bool = False  # batch similar-length prompts together (training only; one device)
-    max_train_prompts: int | None = None  # a cap for quick runs (seeded subset)
-    max_eval_prompts: int | None = None  # caps validation and each test benchmark; not comparable to the paper
+    #: A cap for quick runs (seeded subset).
+    max_train_prompts: int | None = field(default=None, metadata=at_least(1))
+    #: Caps validation and each test benchmark; not comparable to the paper.
+    max_eval_prompts: int | None = field(default=None, metadata=at_least(1))
     subset_seed: int = 42  # seed of the max_*_prompts subsets
 
 
@@ -68,20 +109,21 @@ class DataConfig:
 class TrainerConfig:
     """Passed to ``lightning.Trainer`` (only the knobs experiments use)."""
 
-    max_epochs: int = 4
-    max_steps: int = -1
+    max_epochs: int | None = field(default=4, metadata=at_least(-1))  # -1: no limit
+    max_steps: int = field(default=-1, metadata=at_least(-1))
     accelerator: str = "auto"
-    devices: Any = 1
+    devices: int | str | list[int] = 1
     strategy: str = "auto"
-    precision: str = "32-true"
-    gradient_clip_val: float = 1.0
-    val_check_interval: Any = 1.0
-    check_val_every_n_epoch: int | None = 1
-    log_every_n_steps: int = 10
-    limit_train_batches: Any = 1.0
-    limit_val_batches: Any = 1.0
-    limit_test_batches: Any = 1.0
-    fast_dev_run: Any = False
+    precision: Precision = "32-true"
+    gradient_clip_val: float | None = field(default=1.0, metadata=at_least(0))
+    #: A fraction of an epoch (float) or a number of training batches (int).
+    val_check_interval: int | float = field(default=1.0, metadata=positive())
+    check_val_every_n_epoch: int | None = field(default=1, metadata=at_least(1))
+    log_every_n_steps: int = field(default=10, metadata=at_least(1))
+    limit_train_batches: int | float = field(default=1.0, metadata=at_least(0))
+    limit_val_batches: int | float = field(default=1.0, metadata=at_least(0))
+    limit_test_batches: int | float = field(default=1.0, metadata=at_least(0))
+    fast_dev_run: bool | int = field(default=False, metadata=at_least(0))
     deterministic: bool = False
     enable_progress_bar: bool = True
 
@@ -95,7 +137,7 @@ class WandbConfig:
     entity: str | None = None
     group: str | None = None  # default: the experiment name
     tags: list[str] = field(default_factory=list)
-    mode: str | None = None  # online | offline | disabled; default: online with credentials, else offline
+    mode: WandbMode | None = None  # default: online with credentials, else offline
 
 
 @dataclass
@@ -106,13 +148,14 @@ class LoggerConfig:
 
 @dataclass
 class ExperimentConfig:
-    """The whole experiment; ``model`` is checked separately against the predictor's own Config."""
+    """The whole experiment; ``model`` is checked separately against the predictor's own config."""
 
     name: str = "experiment"
-    seed: int = 42
+    seed: int = field(default=42, metadata=at_least(0))
     run_dir: str = "runs/${name}"
     resume: str | None = None  # null | last | path/to.ckpt
-    checkpoint_every_n_steps: int = 50  # how often last.ckpt is refreshed (what resume=last restarts from)
+    #: How often last.ckpt is refreshed (what resume=last restarts from), in optimiser steps.
+    checkpoint_every_n_steps: int = field(default=50, metadata=at_least(1))
     model: dict[str, Any] = field(default_factory=lambda: {"kind": "mlm"})
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -16,7 +16,7 @@ from lightning_lookahead.costs.sweep import COST_UNIT, TARGET_SHARE, SweepResult
 from lightning_lookahead.costs.token_counts import TokenCounter
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.baselines import ScoreRouter
+from lightning_lookahead.routers.baselines import Router
 
 PNG, MARKDOWN, JSON = "cost_quality.png", "cost_quality.md", "cost_quality.json"
 
@@ -88,10 +88,10 @@ def write_cost_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, Path
     return paths
 
 
-class _RememberedRouter(ScoreRouter):
+class _RememberedRouter(Router):
     """A router whose score matrices are computed once per example list, so the table and the sweep share them."""
 
-    def __init__(self, router: ScoreRouter):
+    def __init__(self, router: Router):
         self.wrapped = router
         self.name = router.name
         self.score_kind = getattr(router, "score_kind", "logits")
@@ -106,7 +106,7 @@ class _RememberedRouter(ScoreRouter):
         return matrix
 
 
-def remember_scores(routers: Sequence[ScoreRouter]) -> list[ScoreRouter]:
+def remember_scores(routers: Sequence[Router]) -> list[Router]:
     """Wrap routers so that evaluating and then sweeping the same benchmarks scores each prompt once."""
     return [_RememberedRouter(r) for r in routers]
 
@@ -119,7 +119,7 @@ def checked_prices(path: str | Path | None, candidates: Sequence[str]) -> PriceT
 
 
 def run_cost_sweep(
-    routers: Sequence[ScoreRouter],
+    routers: Sequence[Router],
     benchmarks: Mapping[str, Sequence[RoutingExample]],
     candidates: Sequence[str],
     out_dir: str | Path,
@@ -134,7 +134,7 @@ def run_cost_sweep(
     return result, write_cost_sweep(result, out_dir)
 
 
-class _NpzRouter(ScoreRouter):
+class _NpzRouter(Router):
     """A trained router's test score matrices as saved in ``scores.npz`` (logits), checked against prompt ids."""
 
     def __init__(self, name: str, path: Path):

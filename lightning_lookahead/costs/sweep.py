@@ -26,7 +26,7 @@ from lightning_lookahead.costs.token_counts import TokenCounter, cost_matrix, ex
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.metrics.bootstrap import item_terms
-from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, ScoreRouter
+from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, Router
 
 COST_UNIT = "USD per 1,000 prompts"
 #: Share of the best single model's quality whose cheapest cost is reported.
@@ -260,7 +260,7 @@ def cost_to_reach(points: Sequence[Point], target: float) -> float | None:
     return min(costs) if costs else None
 
 
-def _role(router: ScoreRouter) -> Role:
+def _role(router: Router) -> Role:
     router = getattr(router, "wrapped", router)
     if isinstance(router, OracleRouter):
         return "oracle"
@@ -271,7 +271,7 @@ def _role(router: ScoreRouter) -> Role:
     return "router"
 
 
-def sweep(routers: Sequence[ScoreRouter], problem: CostProblem, *, grid: int = GRID_SIZE) -> SweepResult:
+def sweep(routers: Sequence[Router], problem: CostProblem, *, grid: int = GRID_SIZE) -> SweepResult:
     """Curves for every router, with oracle, random:0 and every fixed model added when not given.
 
     Fixed and random routers are single points (their scores carry no per-prompt preference to trade against
@@ -280,7 +280,7 @@ def sweep(routers: Sequence[ScoreRouter], problem: CostProblem, *, grid: int = G
     """
     start = time.perf_counter()
     given = {r.name for r in routers}
-    extra: list[ScoreRouter] = [OracleRouter(), RandomRouter(0)] + [FixedRouter(m) for m in problem.candidates]
+    extra: list[Router] = [OracleRouter(), RandomRouter(0)] + [FixedRouter(m) for m in problem.candidates]
     all_routers = list(routers) + [r for r in extra if r.name not in given]
     curves = []
     for router in all_routers:

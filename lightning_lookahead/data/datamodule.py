@@ -1,6 +1,6 @@
-"""RoutingDataModule: splits → cached features (``datasets``) → dataloaders batched by the predictor's collate.
+"""RoutingDataModule: splits → cached features (``datasets``) → dataloaders of tensors from the predictor's inputs.
 
-Features are cached as Arrow files under ``<cache_dir>/features/``; a file's name hashes the featurizer
+Features are cached as Arrow files under ``<cache_dir>/features/``; a file's name hashes the input builder's
 fingerprint, the split's content and its name, so a later process reuses it without re-tokenising and any
 change of tokenizer, settings or data gets a new file. ``datasets`` writes the file to a temporary name in
 the same folder and renames it when complete (``Dataset._map_single``), so an interrupted run or two ranks
@@ -9,6 +9,7 @@ featurising at once never leave a partial cache file under the final name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -23,32 +24,21 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from lightning_lookahead.config.schema import DataConfig
+from lightning_lookahead.data.inputs import InputBuilder, example_row
 from lightning_lookahead.data.sampling import LengthGroupedBatchSampler
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits, make_splits
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.featurizer import Featurizer
 
 #: Bump when the row layout handed to ``featurize`` changes, so old cache files are not reused.
 CACHE_FORMAT = "routing-features-v1"
-
-
-def example_dict(ex: RoutingExample) -> dict[str, Any]:
-    """The plain, Arrow-friendly view of an example that ``Featurizer.featurize`` receives."""
-    return {
-        "prompt_id": ex.prompt_id,
-        "prompt": ex.prompt,
-        "responses": list(ex.responses),
-        "scores": [float(s) for s in ex.scores],
-        "benchmark": ex.benchmark,
-    }
 
 
 def content_hash(examples: Sequence[RoutingExample]) -> str:
     """sha256 over everything ``featurize`` sees of a split, in order (ids, prompts, responses, scores)."""
     digest = hashlib.sha256()
     for ex in examples:
-        row = example_dict(ex)
+        row = example_row(ex)
         digest.update(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
@@ -78,14 +68,14 @@ class RoutingDataModule(L.LightningDataModule):
     def __init__(
         self,
         cfg: DataConfig,
-        featurizer: Featurizer,
+        inputs: InputBuilder,
         *,
         splits: RoutingSplits | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
-        self.featurizer = featurizer
+        self.inputs = inputs
         self._splits = splits
         self._seed = seed
         self._features: dict[str, Dataset | list[dict[str, Any]]] = {}
@@ -150,7 +140,7 @@ class RoutingDataModule(L.LightningDataModule):
     def cache_file(self, split: str, key: str | None = None) -> Path:
         """Where ``split``'s features are (or will be) cached (``split``: train, val or test:<benchmark>)."""
         if key is None:
-            key = cache_key(self.featurizer.featurize_fingerprint(), self._examples(split), split)
+            key = cache_key(self.inputs.fingerprint, self._examples(split), split)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", split)
         return _as_path(self.cfg.cache_dir, "data.cache_dir") / "features" / f"{slug}-{key[:32]}.arrow"
 
@@ -160,19 +150,19 @@ class RoutingDataModule(L.LightningDataModule):
         return self._features[split]
 
     def _featurize(self, split: str) -> Dataset | list[dict[str, Any]]:
-        """Map ``featurizer.featurize`` over the split, or load the cached result without calling it.
+        """Map ``inputs.featurize`` over the split, or load the cached result without calling it.
 
         Rows keep the example fields (``prompt_id``, ``scores``, …) next to the features, so ``collate``
-        always has them; the format is plain Python so ``collate`` gets lists, not tensors.
+        always has them; the format is plain Python so ``collate`` gets lists and builds the tensors.
         """
         examples = self._examples(split)
         if not examples:
             return []
-        key = cache_key(self.featurizer.featurize_fingerprint(), examples, split)
+        key = cache_key(self.inputs.fingerprint, examples, split)
         path = self.cache_file(split, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        dataset = Dataset.from_list([example_dict(ex) for ex in examples]).map(
-            self.featurizer.featurize,
+        dataset = Dataset.from_list([example_row(ex) for ex in examples]).map(
+            self.inputs.featurize,
             cache_file_name=str(path),
             load_from_cache_file=True,
             new_fingerprint=key,
@@ -191,6 +181,14 @@ class RoutingDataModule(L.LightningDataModule):
         env = os.environ.get("PL_GLOBAL_SEED")
         return int(env) if env is not None else torch.initial_seed()
 
+    def _collate(self, train: bool) -> Any:
+        """The input builder's collate in the training layout or the routing layout."""
+        return functools.partial(self.inputs.collate, train=True) if train else self.inputs.collate
+
+    def features(self, split: str) -> Dataset | list[dict[str, Any]]:
+        """The cached features of ``split`` (train, val or test:<benchmark>), in the split's item order."""
+        return self._featurized(split)
+
     def _loader(self, split: str, *, train: bool) -> DataLoader:
         cfg = self.cfg
         generator = None
@@ -205,7 +203,7 @@ class RoutingDataModule(L.LightningDataModule):
             shuffle=train,
             generator=generator,
             drop_last=False,
-            collate_fn=self.featurizer.collate,
+            collate_fn=self._collate(train),
             num_workers=cfg.num_workers,
             persistent_workers=train and cfg.num_workers > 0,
         )
@@ -220,7 +218,7 @@ class RoutingDataModule(L.LightningDataModule):
         return DataLoader(
             data,
             batch_sampler=sampler,
-            collate_fn=self.featurizer.collate,  # type: ignore[arg-type]
+            collate_fn=self._collate(True),
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,
         )

@@ -3,10 +3,10 @@
 A Lightning ``.ckpt`` is a pickle: loading one with ``weights_only=False`` runs whatever it names, so serving never
 does that. At the end of training the recipe writes ``<run_dir>/export/``:
 
-- ``model.safetensors``: the predictor's ``state_dict`` (tied weights stored once);
-- ``router.json``: kind, predictor class, the ``model`` / ``loss`` / ``optim`` settings, the candidate pool, the
-  tokenizer's vocabulary hash and the package versions; everything needed to rebuild the predictor through the
-  registry;
+- ``model.safetensors``: the network's ``state_dict`` (tied weights stored once);
+- ``router.json``: kind, config class, the ``model`` (and, as a record, ``loss`` / ``optim``) settings, the candidate
+  pool, the tokenizer's vocabulary hash and the package versions; everything needed to rebuild the network through
+  the registry, without Lightning;
 - ``tokenizer/``: the tokenizer as ``save_pretrained`` writes it (with any model-id tokens added in training), for
   tools outside this package and as a record of what the router read.
 
@@ -34,7 +34,7 @@ import torch
 
 from lightning_lookahead import __version__
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.base import RouterModule
+from lightning_lookahead.models.predictor import Predictor
 
 EXPORT_DIR = "export"
 WEIGHTS_FILE = "model.safetensors"
@@ -47,51 +47,59 @@ FORMAT_VERSION = 1
 def vocabulary_hash(tokenizer: Any) -> str:
     """sha256 of the token → id mapping (added tokens included): what must match for the weights to mean the same.
 
-    Not :func:`~lightning_lookahead.routers.base.tokenizer_fingerprint`: its serialised backend also records
-    truncation settings, which change once a featurizer has used the tokenizer.
+    Not :func:`~lightning_lookahead.data.inputs.tokenizer_fingerprint`: its serialised backend also records
+    truncation settings, which change once an input builder has used the tokenizer.
     """
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
     return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _versions() -> dict[str, str]:
-    import lightning
+    from importlib.metadata import PackageNotFoundError, version
+
     import transformers
 
-    return {
+    versions = {
         "lightning_lookahead": __version__,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "lightning": lightning.__version__,
     }
+    with contextlib.suppress(PackageNotFoundError):
+        versions["lightning"] = version("lightning")
+    return versions
 
 
 def router_metadata(
-    module: RouterModule,
+    predictor: Predictor,
     *,
     name: str,
     source: str | None = None,
     response_tokens: Mapping[str, float] | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``router.json`` content of ``module`` (its hparams are the settings it was built from).
+    """The ``router.json`` content of a predictor.
 
     ``response_tokens`` (mean response length per candidate on the training split) lets cost-aware rules price a
-    new prompt, which has no responses yet, without the user guessing a length.
+    new prompt, which has no responses yet, without the user guessing a length; ``training`` records the ``loss``
+    and ``optim`` settings the network was trained with.
     """
-    hparams = dict(module.hparams)
-    tokenizer = getattr(module, "tokenizer", None)
-    cls = type(module)
+    from lightning_lookahead.config.typed import config_to_dict
+
+    config = predictor.config
+    tokenizer = predictor.tokenizer
+    cls = type(config)
+    training = dict(training or {})
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "name": name,
-        "kind": str(hparams["model"]["kind"]),
+        "kind": str(config.kind),
         "predictor": f"{cls.__module__}.{cls.__qualname__}",
-        "needs_responses": bool(getattr(module, "needs_responses", False)),
-        "model": hparams["model"],
-        "loss": hparams.get("loss"),
-        "optim": hparams.get("optim"),
-        "candidates": list(module.candidates),
+        "needs_responses": bool(config.needs_responses),
+        "model": config_to_dict(config),
+        "loss": training.get("loss"),
+        "optim": training.get("optim"),
+        "candidates": list(predictor.candidates),
         "tokenizer": None
         if tokenizer is None
         else {
@@ -109,12 +117,13 @@ def router_metadata(
 
 
 def export_router(
-    module: RouterModule,
+    predictor: Predictor,
     out_dir: str | Path,
     *,
     name: str,
     source: str | Path | None = None,
     response_tokens: Mapping[str, float] | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``out_dir`` (usually ``<run_dir>/export``) atomically: a reader sees the old export or the new one.
 
@@ -128,12 +137,16 @@ def export_router(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        save_model(module, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        tokenizer = getattr(module, "tokenizer", None)
+        save_model(predictor.network, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        tokenizer = predictor.tokenizer
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
         meta = router_metadata(
-            module, name=name, source=_relative_to(source, out.parent), response_tokens=response_tokens
+            predictor,
+            name=name,
+            source=_relative_to(source, out.parent),
+            response_tokens=response_tokens,
+            training=training,
         )
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -185,30 +198,29 @@ def read_metadata(export_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def _predictor_class(kind: str, class_path: str | None) -> type[RouterModule]:
-    """The registered class of ``kind``; a predictor module of this package that registers on import is imported first.
+def _register_saved_kind(kind: str, class_path: str | None) -> None:
+    """Import the package module that registers ``kind`` when it is not registered yet.
 
     Only ``lightning_lookahead.*`` modules are imported from a saved path: a run directory must not be able to make
     the loader import arbitrary code.
     """
-    from lightning_lookahead.routers.registry import PREDICTORS, predictor_class
+    from lightning_lookahead.models.registry import PREDICTORS
 
     if kind not in PREDICTORS and class_path and class_path.startswith("lightning_lookahead."):
         with contextlib.suppress(ImportError):  # the registry's unknown-kind error says what is available
             importlib.import_module(class_path.rsplit(".", 1)[0])
-    return predictor_class(kind)
 
 
-def build_module(settings: Mapping[str, Any], *, backbone: str | None = None, where: str) -> RouterModule:
-    """A fresh predictor from saved settings (``model``, ``loss``, ``optim``, ``candidates``); weights come later."""
+def rebuild_predictor(settings: Mapping[str, Any], *, backbone: str | None = None, where: str) -> Predictor:
+    """A fresh predictor from saved settings (``model``, ``candidates``); the weights are loaded after."""
+    from lightning_lookahead.models.registry import build_predictor
+
     model = dict(settings["model"])
     if backbone is not None:
         model["backbone"] = str(backbone)
-    cls = _predictor_class(str(model.get("kind")), settings.get("predictor"))
+    _register_saved_kind(str(model.get("kind")), settings.get("predictor"))
     try:
-        return cls(
-            model=model, loss=settings.get("loss"), optim=settings.get("optim"), candidates=settings["candidates"]
-        )
+        return build_predictor(model, settings["candidates"])
     except LookaheadError as exc:
         raise LookaheadError(f"{where}: cannot rebuild the {model.get('kind')} router: {exc}") from exc
 
@@ -221,8 +233,8 @@ def _load_error(where: str, exc: Exception) -> LookaheadError:
 
 def load_export(
     export_dir: Path, *, device: str | torch.device = "cpu", backbone: str | None = None
-) -> tuple[RouterModule, dict[str, Any]]:
-    """Rebuild the predictor of an export and load its safetensors weights strictly; (module, router.json)."""
+) -> tuple[Predictor, dict[str, Any]]:
+    """Rebuild the predictor of an export and load its safetensors weights strictly; (predictor, router.json)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
@@ -230,29 +242,36 @@ def load_export(
     weights = export_dir / str(meta.get("weights") or WEIGHTS_FILE)
     if not weights.is_file():
         raise LookaheadError(f"{export_dir}: weights file {weights.name} is missing")
-    module = build_module(meta, backbone=backbone, where=str(export_dir))
-    _check_tokenizer(module, meta, export_dir)
+    predictor = rebuild_predictor(meta, backbone=backbone, where=str(export_dir))
+    _check_tokenizer(predictor, meta, export_dir)
     try:
-        load_model(module, str(weights), strict=True, device="cpu")
+        load_model(predictor.network, str(weights), strict=True, device="cpu")
     except (RuntimeError, SafetensorError) as exc:
         raise _load_error(str(weights), exc) from exc
-    return _ready(module, device), meta
+    return _ready(predictor, device), meta
 
 
-def _check_tokenizer(module: RouterModule, meta: Mapping[str, Any], where: Path) -> None:
+def _check_tokenizer(predictor: Predictor, meta: Mapping[str, Any], where: Path) -> None:
     """The rebuilt backbone's tokenizer must map tokens to the ids the weights were trained with."""
     saved = (meta.get("tokenizer") or {}).get("vocabulary_sha256")
-    tokenizer = getattr(module, "tokenizer", None)
+    tokenizer = predictor.tokenizer
     if saved and tokenizer is not None and vocabulary_hash(tokenizer) != saved:
         raise LookaheadError(
-            f"{where}: the tokenizer of backbone {module.hparams['model'].get('backbone')!r} differs from the one "
+            f"{where}: the tokenizer of backbone {getattr(predictor.config, 'backbone', None)!r} differs from the one "
             "this router was trained with (vocabulary hash mismatch); point it at the original backbone"
         )
 
 
-def load_checkpoint_file(
-    ckpt: Path, *, device: str | torch.device = "cpu", backbone: str | None = None
-) -> RouterModule:
+def network_state(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's weights in a training checkpoint: keys under ``network.`` (checkpoints written before networks
+    were separate modules hold the network's keys at the top level, and load as they are)."""
+    prefix = "network."
+    if any(k.startswith(prefix) for k in state_dict):
+        return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    return dict(state_dict)
+
+
+def load_checkpoint_file(ckpt: Path, *, device: str | torch.device = "cpu", backbone: str | None = None) -> Predictor:
     """A predictor from a Lightning checkpoint read with ``weights_only=True`` (tensors and plain containers only)."""
     if not ckpt.is_file():
         raise LookaheadError(f"checkpoint {ckpt} does not exist")
@@ -270,19 +289,19 @@ def load_checkpoint_file(
         raise LookaheadError(f"{ckpt}: not a lightning_lookahead router checkpoint (no model/candidates hparams)")
     if not isinstance(state.get("state_dict"), dict):
         raise LookaheadError(f"{ckpt}: no state_dict")
-    module = build_module(hparams, backbone=backbone, where=str(ckpt))
+    predictor = rebuild_predictor(hparams, backbone=backbone, where=str(ckpt))
     try:
-        module.load_state_dict(state["state_dict"], strict=True)
+        predictor.network.load_state_dict(network_state(state["state_dict"]), strict=True)
     except RuntimeError as exc:
         raise _load_error(str(ckpt), exc) from exc
-    return _ready(module, device)
+    return _ready(predictor, device)
 
 
-def _ready(module: RouterModule, device: str | torch.device) -> RouterModule:
+def _ready(predictor: Predictor, device: str | torch.device) -> Predictor:
     try:
-        module = module.to(torch.device(device))
+        predictor.network.to(torch.device(device))
     except (RuntimeError, AssertionError) as exc:
         raise LookaheadError(f"cannot move the router to device {device!r}: {exc}") from exc
-    module.eval()
-    module.requires_grad_(False)
-    return module
+    predictor.network.eval()
+    predictor.network.requires_grad_(False)
+    return predictor

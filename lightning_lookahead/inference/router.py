@@ -1,13 +1,12 @@
 """The serving API: load a trained router from its run directory and route new prompts.
 
-    router = Router.from_checkpoint("runs/cpu_mlm_code")
+    router = TrainedRouter.from_checkpoint("runs/cpu_mlm_code")
     decisions = router.route(["Write a function that reverses a list."])
     decisions[0].model, decisions[0].probabilities
 
-Generic over predictors: a router is whatever :class:`RouterModule` subclass the registry builds from the saved
-``model.kind``, driven only through its ``featurize`` / ``collate`` / ``predict_scores`` hooks. Prompts are
-featurised, sorted by feature length (longest first) and batched, so a batch holds similar lengths and little
-padding; the scores go back to input order before anything is returned.
+Generic over predictors: the registry rebuilds the network and input builder of the saved ``model.kind`` (no
+Lightning involved), and every score comes from :func:`~lightning_lookahead.models.scoring.score_features`, the
+same path the training recipe's test stage uses.
 """
 
 from __future__ import annotations
@@ -23,10 +22,12 @@ import numpy as np
 import torch
 
 from lightning_lookahead.costs.rules import choose, top_choice_probabilities
+from lightning_lookahead.data.inputs import example_row, prompt_row
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.export import EXPORT_DIR, META_FILE, load_checkpoint_file, load_export
-from lightning_lookahead.routers.base import RouterModule
-from lightning_lookahead.routers.baselines import ScoreRouter
+from lightning_lookahead.models.predictor import Predictor
+from lightning_lookahead.models.scoring import network_device, score_features
+from lightning_lookahead.routers.baselines import Router
 
 log = logging.getLogger(__name__)
 
@@ -106,67 +107,57 @@ def _run_config(run_dir: Path | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _check_run_config(config: dict[str, Any], module: RouterModule, where: Path | None) -> None:
+def _check_run_config(config: dict[str, Any], predictor: Predictor, where: Path | None) -> None:
     """The weights must belong to the run whose directory they sit in: same predictor kind and candidate pool."""
     cfg_candidates = (config.get("data") or {}).get("candidates")
-    if cfg_candidates is not None and [str(c) for c in cfg_candidates] != list(module.candidates):
+    if cfg_candidates is not None and [str(c) for c in cfg_candidates] != list(predictor.candidates):
         raise LookaheadError(
             f"{where}/config.yaml lists candidates {list(cfg_candidates)}, but the saved router scores "
-            f"{module.candidates}; the weights do not belong to this run"
+            f"{predictor.candidates}; the weights do not belong to this run"
         )
     cfg_kind = (config.get("model") or {}).get("kind")
-    if cfg_kind is not None and cfg_kind != module.hparams["model"]["kind"]:
+    if cfg_kind is not None and cfg_kind != predictor.config.kind:
         raise LookaheadError(
             f"{where}/config.yaml trains a {cfg_kind!r} router, but the saved weights are a "
-            f"{module.hparams['model']['kind']!r} router"
+            f"{predictor.config.kind!r} router"
         )
 
 
-def feature_length(features: dict[str, Any]) -> int:
-    """Token count of a featurised prompt: every integer inside its list-valued features (scores excluded)."""
-
-    def count(value: Any) -> int:
-        if isinstance(value, list | tuple):
-            return sum(count(v) for v in value)
-        return 1 if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    total = sum(count(v) for k, v in features.items() if k != "scores" and isinstance(v, list | tuple))
-    return total or len(str(features.get("prompt", "")))
-
-
-class Router(ScoreRouter):
-    """A trained router ready to serve: ``score`` / ``route`` new prompts, or ``score_matrix`` benchmark items."""
+class TrainedRouter(Router):
+    """A trained predictor ready to serve: ``score`` / ``route`` new prompts, or ``score_matrix`` benchmark items."""
 
     def __init__(
         self,
-        module: RouterModule,
+        predictor: Predictor,
         *,
         name: str | None = None,
         source: Path | None = None,
         response_tokens: Mapping[str, float] | None = None,
     ) -> None:
-        self.module = module.eval()
+        self.predictor = predictor
+        self.network = predictor.network.eval()
         #: Mean response length per candidate on the training split (from the export), for cost-aware rules.
         self.response_tokens: dict[str, float] | None = None if response_tokens is None else dict(response_tokens)
-        self.candidates: list[str] = list(module.candidates)
-        self.kind: str = str(module.hparams["model"]["kind"])
+        self.candidates: list[str] = list(predictor.candidates)
+        self.kind: str = str(predictor.config.kind)
         self.name: str = name or self.kind
         self.source = source
-        #: Defaults of ``score_matrix`` (the ScoreRouter interface has no batching or progress arguments).
+        #: Defaults of ``score_matrix`` (the Router interface has no batching or progress arguments).
         self.batch_size = 32
         self.progress = False
 
     def __repr__(self) -> str:
-        return f"Router(kind={self.kind!r}, name={self.name!r}, candidates={self.candidates}, device={self.device})"
+        where = f"candidates={self.candidates}, device={self.device}"
+        return f"TrainedRouter(kind={self.kind!r}, name={self.name!r}, {where})"
 
     @property
     def device(self) -> torch.device:
-        return self.module.device
+        return network_device(self.network)
 
     @property
     def needs_responses(self) -> bool:
         """True for oracle-style predictors that read the candidates' real responses (they cannot route new prompts)."""
-        return bool(getattr(self.module, "needs_responses", False))
+        return bool(self.predictor.config.needs_responses)
 
     @classmethod
     def from_checkpoint(
@@ -176,7 +167,7 @@ class Router(ScoreRouter):
         device: str | torch.device = "cpu",
         checkpoint: str = "best",
         backbone: str | None = None,
-    ) -> Router:
+    ) -> TrainedRouter:
         """Load from a run directory (its ``export/``, else ``checkpoints/<checkpoint>.ckpt``), an export directory or a
         ``.ckpt`` file. No pickled code runs: safetensors, or ``torch.load(weights_only=True)`` for checkpoints.
 
@@ -185,47 +176,46 @@ class Router(ScoreRouter):
         """
         source = _resolve(path, checkpoint)
         if source.kind == "export":
-            module, meta = load_export(source.path, device=device, backbone=backbone)
+            predictor, meta = load_export(source.path, device=device, backbone=backbone)
             saved_name = meta.get("name")
             response_tokens = meta.get("response_tokens")
         else:
-            module = load_checkpoint_file(source.path, device=device, backbone=backbone)
+            predictor = load_checkpoint_file(source.path, device=device, backbone=backbone)
             saved_name, response_tokens = None, None
         config = _run_config(source.run_dir)
-        _check_run_config(config, module, source.run_dir)
+        _check_run_config(config, predictor, source.run_dir)
         name = config.get("name") or saved_name or (source.run_dir or source.path).name
-        return cls(module, name=str(name), source=source.path, response_tokens=response_tokens)
+        return cls(predictor, name=str(name), source=source.path, response_tokens=response_tokens)
 
     # --- scoring ----------------------------------------------------------------------------------------------
 
-    def _score_rows(
-        self, rows: list[dict[str, Any]], *, batch_size: int, progress: bool, sort_by_length: bool = True
+    def score_rows(
+        self, rows: Sequence[Mapping[str, Any]], *, batch_size: int, progress: bool, sort_by_length: bool = True
     ) -> np.ndarray:
-        """Scores (n, C) of example dicts in input order, batched by feature length."""
-        if batch_size < 1:
-            raise LookaheadError(f"batch size must be ≥ 1, got {batch_size}")
-        from tqdm.auto import tqdm
+        """Scores (n, C) of example rows in input order (featurised here, then the one scoring path)."""
+        inputs = self.predictor.inputs
+        features = [{**row, **inputs.featurize(dict(row))} for row in rows]
+        return self.score_featurized(features, batch_size=batch_size, progress=progress, sort_by_length=sort_by_length)
 
-        n = len(rows)
-        out = np.zeros((n, len(self.candidates)), dtype=np.float32)
-        if n == 0:
-            return out
-        module = self.module
-        features = [{**row, **module.featurize(row)} for row in rows]
-        order = list(range(n))
-        if sort_by_length:  # longest first: the slowest batch (and any out-of-memory) shows up at once
-            order.sort(key=lambda i: -feature_length(features[i]))
-        with (
-            torch.inference_mode(),
-            tqdm(total=n, unit="prompt", desc=f"routing ({self.name})", disable=not progress) as bar,
-        ):
-            for start in range(0, n, batch_size):
-                index = order[start : start + batch_size]
-                batch = module.collate([features[i] for i in index])
-                logits = module.predict_scores(batch).float().cpu().numpy()
-                out[index] = logits
-                bar.update(len(index))
-        return out
+    def score_featurized(
+        self,
+        features: Sequence[Mapping[str, Any]],
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        sort_by_length: bool = True,
+    ) -> np.ndarray:
+        """Scores (n, C) of items already featurised by this router's input builder (e.g. a DataModule's cache)."""
+        return score_features(
+            self.network,
+            self.predictor.inputs,
+            list(features),
+            len(self.candidates),
+            batch_size=self.batch_size if batch_size is None else batch_size,
+            sort_by_length=sort_by_length,
+            progress=progress,
+            desc=f"routing ({self.name})",
+        )
 
     def _refuse_without_responses(self) -> None:
         if self.needs_responses:
@@ -249,11 +239,8 @@ class Router(ScoreRouter):
         for i, prompt in enumerate(prompts):
             if not isinstance(prompt, str):
                 raise LookaheadError(f"prompt {i} is a {type(prompt).__name__}, not a string")
-        rows = [
-            {"prompt_id": f"prompt-{i}", "prompt": p, "responses": [], "scores": [], "benchmark": ""}
-            for i, p in enumerate(prompts)
-        ]
-        return self._score_rows(rows, batch_size=batch_size, progress=progress, sort_by_length=sort_by_length)
+        rows = [prompt_row(p, i) for i, p in enumerate(prompts)]
+        return self.score_rows(rows, batch_size=batch_size, progress=progress, sort_by_length=sort_by_length)
 
     def route(
         self,
@@ -285,18 +272,16 @@ class Router(ScoreRouter):
         ]
 
     def score_matrix(self, examples: Sequence[Any], candidates: Sequence[str]) -> np.ndarray:
-        """ScoreRouter interface (``evaluate_router``): full examples, responses included, columns in ``candidates``
+        """Router interface (``evaluate_router``): full examples, responses included, columns in ``candidates``
         order. Only a permutation of the trained pool is accepted: a Lookahead router scores its whole pool jointly."""
-        from lightning_lookahead.data.datamodule import example_dict
-
         wanted = [str(c) for c in candidates]
         if sorted(wanted) != sorted(self.candidates):
             raise LookaheadError(
                 f"router {self.name!r} was trained on candidates {self.candidates}; it cannot score {wanted}"
             )
-        rows = [example_dict(ex) for ex in examples]
+        rows = [example_row(ex) for ex in examples]
         progress = self.progress and len(rows) > self.batch_size
-        scores = self._score_rows(rows, batch_size=self.batch_size, progress=progress)
+        scores = self.score_rows(rows, batch_size=self.batch_size, progress=progress)
         return scores[:, [self.candidates.index(c) for c in wanted]]
 
 

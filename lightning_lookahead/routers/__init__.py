@@ -1,1 +1,1 @@
-"""Routers: every one produces a (prompts x candidates) score matrix."""
+"""Routers (anything that turns benchmark items into a score matrix) and the LightningModules that train predictors."""

@@ -16,7 +16,7 @@ from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError, unknown_name
 
 
-class ScoreRouter:
+class Router:
     """Anything that maps benchmark items to a (len(examples), len(candidates)) score matrix.
 
     ``score_kind`` tells cost-aware decision rules how to read the scores (costs/rules.py): ``logits`` (learned
@@ -30,7 +30,7 @@ class ScoreRouter:
         raise NotImplementedError
 
 
-class FittedRouter(ScoreRouter):
+class FittedRouter(Router):
     """A router fitted on training examples before it scores (kNN, clusters, the ``domain`` reference).
 
     Subclasses set ``n_train`` and ``fit_seconds`` in ``fit``; ``fit_source`` says where the training prompts came
@@ -60,7 +60,7 @@ class FittedRouter(ScoreRouter):
 
 
 @dataclass
-class OracleRouter(ScoreRouter):
+class OracleRouter(Router):
     """The true test scores: an upper bound that no deployable router reaches."""
 
     name: str = "oracle"
@@ -71,7 +71,7 @@ class OracleRouter(ScoreRouter):
 
 
 @dataclass
-class FixedRouter(ScoreRouter):
+class FixedRouter(Router):
     """Always the same candidate (one-hot scores)."""
 
     model: str
@@ -90,7 +90,7 @@ class FixedRouter(ScoreRouter):
 
 
 @dataclass
-class RandomRouter(ScoreRouter):
+class RandomRouter(Router):
     """Uniform scores from ``RandomState(seed).rand``, restarted per benchmark so results are reproducible."""
 
     seed: int = 0
@@ -117,7 +117,7 @@ BASELINE_KINDS = (
 )
 
 
-def parse_router(spec: str, candidates: Sequence[str]) -> list[ScoreRouter]:
+def parse_router(spec: str, candidates: Sequence[str]) -> list[Router]:
     """Turn a ``--router`` value into routers; ``fixed:all`` expands to one per candidate."""
     kind, _, arg = spec.partition(":")
     if kind == "oracle" and not arg:

@@ -13,7 +13,7 @@ from typing import Any
 
 from lightning_lookahead.config.schema import DataConfig
 from lightning_lookahead.data.schema import RoutingExample
-from lightning_lookahead.errors import LookaheadError, closest
+from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.embeddings import DEFAULT_EMBEDDER, CachedEmbedder, Embedder, SentenceEncoder
 from lightning_lookahead.routers.baselines import FittedRouter
 from lightning_lookahead.routers.domain import DomainRouter
@@ -36,33 +36,32 @@ def fit_data_config(
 ) -> DataConfig:
     """The data section (schema defaults) for fitting: family, protocol, fold, then ``key=value`` overrides.
 
-    Overrides name data keys with or without the ``data.`` prefix (``max_train_prompts=1024``, ``kfold.k=3``).
+    Overrides name data keys with or without the ``data.`` prefix (``max_train_prompts=1024``, ``kfold.k=3``). They
+    are checked as an experiment's ``data:`` is (:mod:`lightning_lookahead.config.layers`), with the same errors.
     """
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+
+    from lightning_lookahead.config.cross_field import validate_data
+    from lightning_lookahead.config.layers import dotlist, merge_layer, parse_layer
+    from lightning_lookahead.config.typed import config_to_dict
 
     if fold is not None and protocol != "kfold":
         raise LookaheadError(f"--fold {fold} needs --fit-protocol kfold (the paper protocol has no folds)")
-    base = OmegaConf.structured(DataConfig)
-    settings = {"family": family, "protocol": protocol, "data_dir": str(data_dir), "candidates": list(candidates)}
+    settings: dict[str, Any] = {
+        "family": family,
+        "protocol": protocol,
+        "data_dir": str(data_dir),
+        "candidates": list(candidates),
+    }
     if fold is not None:
         settings["kfold"] = {"fold": fold}
-    dotlist = []
-    for item in overrides:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise LookaheadError(f"--fit-set {item!r}: expected key=value, e.g. max_train_prompts=1024")
-        key = key.strip().removeprefix("data.")
-        if key.split(".")[0] not in base:
-            hint = closest(key, list(base))
-            suggestion = f"; did you mean {hint!r}?" if hint else ""
-            raise LookaheadError(f"--fit-set {item!r}: unknown data key {key!r}{suggestion}")
-        dotlist.append(f"{key}={value}")
-    try:
-        cfg = OmegaConf.merge(base, settings, OmegaConf.from_dotlist(dotlist))
-        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
-    except OmegaConfBaseException as exc:
-        raise LookaheadError(f"--fit-set: {str(exc).splitlines()[0]}") from None
+    cfg = merge_layer(OmegaConf.create(config_to_dict(DataConfig())), settings, None)
+    parse_layer(DataConfig, cfg, "data", None)
+    keys = [item.strip().removeprefix("data.") for item in overrides]
+    cfg = merge_layer(cfg, dotlist(keys, "--fit-set", "max_train_prompts=1024"), "--fit-set")
+    data = parse_layer(DataConfig, cfg, "data", "--fit-set")
+    validate_data(data)
+    return data
 
 
 def fit_for_evaluation(

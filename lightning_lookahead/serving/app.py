@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lightning_lookahead import __version__
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.serving.backends import Backend, candidate_costs
-from lightning_lookahead.serving.batcher import RouteBatcher, RouterLike
+from lightning_lookahead.serving.batcher import RouteBatcher
 from lightning_lookahead.serving.schemas import (
     ROUTER_MODEL,
     ChatCompletionRequest,
@@ -42,6 +42,9 @@ from lightning_lookahead.serving.schemas import (
     is_router_model,
     parse_router_model,
 )
+
+if TYPE_CHECKING:
+    from lightning_lookahead.inference.router import TrainedRouter
 
 log = logging.getLogger("lightning_lookahead.serving")
 
@@ -114,7 +117,7 @@ class BodyLimitMiddleware:
 
 
 class _State:
-    def __init__(self, router: RouterLike, backends: Mapping[str, Backend], settings: ServerSettings) -> None:
+    def __init__(self, router: TrainedRouter, backends: Mapping[str, Backend], settings: ServerSettings) -> None:
         self.router, self.backends, self.settings = router, dict(backends), settings
         self.candidates = list(router.candidates)
         self.costs = candidate_costs(self.backends, self.candidates)
@@ -125,7 +128,9 @@ class _State:
         self.started = time.monotonic()
 
 
-def create_app(router: RouterLike, backends: Mapping[str, Backend], settings: ServerSettings | None = None) -> FastAPI:
+def create_app(
+    router: TrainedRouter, backends: Mapping[str, Backend], settings: ServerSettings | None = None
+) -> FastAPI:
     """The FastAPI app; ``backends`` must hold every router candidate (``load_backends`` guarantees it)."""
     settings = settings or ServerSettings()
     missing = [c for c in router.candidates if c not in backends]

@@ -1,4 +1,4 @@
-"""Micro-batching of routing calls: concurrent requests share one ``Router.route`` call, off the event loop.
+"""Micro-batching of routing calls: concurrent requests share one ``TrainedRouter.route`` call, off the event loop.
 
 The router is a CPU-bound torch module that is not guaranteed to be thread-safe, so exactly one worker task calls it,
 in a worker thread (the event loop keeps serving other requests meanwhile). Requests that arrive while a batch is
@@ -10,39 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import numpy as np
 
-
-class RouteDecisionLike(Protocol):
-    """What the server reads of ``lightning_lookahead.inference.router.RouteDecision``."""
-
-    model: str
-    index: int
-
-
-class RouterLike(Protocol):
-    """The slice of ``lightning_lookahead.inference.router.Router`` the server depends on."""
-
-    candidates: Sequence[str]
-    kind: str
-
-    def route(
-        self,
-        prompts: Sequence[str],
-        *,
-        batch_size: int = 32,
-        rule: str = "argmax",
-        lam: float = 0.0,
-        tau: float = 0.5,
-        costs: np.ndarray | None = None,
-        progress: bool = False,
-    ) -> Sequence[RouteDecisionLike]: ...
+if TYPE_CHECKING:
+    from lightning_lookahead.inference.router import RouteDecision, TrainedRouter
 
 
 @dataclass
@@ -55,7 +31,7 @@ class _Pending:
 class RouteBatcher:
     """``await batcher.route(text, lam)`` → one decision; ``lam=None`` is the argmax rule, a number the penalty rule."""
 
-    def __init__(self, router: RouterLike, costs: np.ndarray | None = None, max_batch: int = 32) -> None:
+    def __init__(self, router: TrainedRouter, costs: np.ndarray | None = None, max_batch: int = 32) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be ≥ 1, got {max_batch}")
         self.router = router
@@ -81,7 +57,7 @@ class RouteBatcher:
             if not pending.future.done():
                 pending.future.set_exception(RuntimeError("the server is shutting down"))
 
-    async def route(self, text: str, lam: float | None = None) -> RouteDecisionLike:
+    async def route(self, text: str, lam: float | None = None) -> RouteDecision:
         if self._queue is None or self._task is None or self._task.done():
             raise RuntimeError("the route batcher is not running")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

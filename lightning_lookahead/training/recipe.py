@@ -10,14 +10,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
@@ -26,23 +25,22 @@ from lightning_lookahead.config.compose import to_yaml
 from lightning_lookahead.costs.report import log_cost_curve
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.evaluation import evaluate_router, markdown_table, picks_table, runs_to_json, write_atomic
-from lightning_lookahead.inference.export import EXPORT_DIR, export_router
+from lightning_lookahead.evaluation import (
+    evaluate_router,
+    evaluate_scores,
+    markdown_table,
+    picks_table,
+    runs_to_json,
+    write_atomic,
+)
+from lightning_lookahead.inference.export import EXPORT_DIR, export_router, load_checkpoint_file
+from lightning_lookahead.inference.router import TrainedRouter
 from lightning_lookahead.metrics.benchmarks import decide, validation_reward
-from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, ScoreRouter
+from lightning_lookahead.models.predictor import Predictor
+from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, Router
+from lightning_lookahead.routers.losses import routing_loss
 
 BEST_METRIC = "val/reward"
-
-
-class PrecomputedRouter(ScoreRouter):
-    """A learned router's test-time score matrices, looked up by benchmark name."""
-
-    def __init__(self, name: str, matrices: Mapping[str, np.ndarray]):
-        self.name = name
-        self.matrices = dict(matrices)
-
-    def score_matrix(self, examples, candidates) -> np.ndarray:
-        return self.matrices[examples[0].benchmark]
 
 
 def world_size(devices: Any, num_nodes: int = 1) -> int:
@@ -67,14 +65,6 @@ def accumulation(global_batch: int, per_device: int, world: int) -> int:
             f"= {per_device} × {world}"
         )
     return global_batch // per_step
-
-
-@torch.inference_mode()
-def score_batches(module: L.LightningModule, batches: Iterable[dict[str, Any]]) -> np.ndarray:
-    """Routing scores (n_items, N) for every batch in order, without gradients."""
-    module.eval()
-    rows = [module.predict_scores(move_data_to_device(batch, module.device)).float().cpu() for batch in batches]
-    return torch.cat(rows).numpy() if rows else np.zeros((0, len(module.hparams["candidates"])))
 
 
 def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
@@ -110,10 +100,8 @@ def _validation_rows(
 
 def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     """Train, select, test; returns the results dict (empty on non-zero ranks)."""
-    # Our modules keep host-side batch keys (prompt ids, MLM blocks) out of the device transfer on purpose.
-    warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
     from lightning_lookahead.data.datamodule import RoutingDataModule
-    from lightning_lookahead.routers.registry import predictor_from_config
+    from lightning_lookahead.routers.module import build_module
     from lightning_lookahead.training.loggers import build_loggers
 
     L.seed_everything(cfg.seed, workers=True)
@@ -124,8 +112,13 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     rank_zero_info(f"experiment {cfg.name} → {run_dir}\n{to_yaml(cfg)}")
 
     candidates = list(cfg.data.candidates)
-    module = predictor_from_config(cfg)
-    datamodule = RoutingDataModule(cfg.data, module)
+    module = build_module(
+        OmegaConf.to_container(cfg.model, resolve=True),  # type: ignore[arg-type]
+        OmegaConf.to_container(cfg.loss, resolve=True),  # type: ignore[arg-type]
+        OmegaConf.to_container(cfg.optim, resolve=True),  # type: ignore[arg-type]
+        candidates,
+    )
+    datamodule = RoutingDataModule(cfg.data, module.inputs)
     trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     world = world_size(trainer_kwargs["devices"])
     best = ModelCheckpoint(
@@ -154,19 +147,21 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     if not trainer.is_global_zero:
         return {}
 
+    predictor = module.predictor
     if best.best_model_path:
         rank_zero_info(
             f"testing the best checkpoint {best.best_model_path} ({BEST_METRIC}={best.best_model_score:.4f})"
         )
-        module = type(module).load_from_checkpoint(best.best_model_path, map_location="cpu")
+        predictor = load_checkpoint_file(Path(best.best_model_path))
     export_router(
-        module,
+        predictor,
         run_dir / EXPORT_DIR,
         name=cfg.name,
         source=best.best_model_path or None,
         response_tokens=_training_response_tokens(datamodule, candidates),
+        training={"loss": module.hparams["loss"], "optim": module.hparams["optim"]},
     )
-    results = test_and_report(module, datamodule, cfg, run_dir, train_seconds=train_seconds)
+    results = test_and_report(predictor, datamodule, cfg, run_dir, train_seconds=train_seconds)
     log_cost_curve(loggers, run_dir, datamodule.test_examples, candidates, cfg.name)
     for logger in loggers:
         logger.log_metrics(_flat_test_metrics(results), step=trainer.global_step)
@@ -187,30 +182,33 @@ def _training_response_tokens(datamodule: Any, candidates: list[str]) -> dict[st
 
 
 def test_and_report(
-    module: L.LightningModule, datamodule: Any, cfg: DictConfig, run_dir: Path, *, train_seconds: float | None = None
+    predictor: Predictor, datamodule: Any, cfg: DictConfig, run_dir: Path, *, train_seconds: float | None = None
 ) -> dict[str, Any]:
-    """Score the test benchmarks and the validation split; write results.json and results.md."""
+    """Score the test benchmarks and the validation split; write results.json and results.md.
+
+    The trained router scores through :class:`TrainedRouter`, the same path ``route``, ``serve`` and
+    ``evaluate --checkpoint`` take, on the DataModule's cached features.
+    """
     candidates = list(cfg.data.candidates)
     datamodule.setup("test")
+    router = TrainedRouter(predictor, name=cfg.name)
+    router.batch_size = int(cfg.data.eval_batch_size)
     start = time.perf_counter()
-    matrices = {
-        name: score_batches(module, loader)
-        for name, loader in zip(datamodule.test_names, datamodule.test_dataloader(), strict=True)
-    }
-    val_scores = score_batches(module, datamodule.val_dataloader())
+    matrices = {name: router.score_featurized(datamodule.features(f"test:{name}")) for name in datamodule.test_names}
+    val_scores = router.score_featurized(datamodule.features("val"))
     route_seconds = time.perf_counter() - start
-    routers: list[ScoreRouter] = [PrecomputedRouter(cfg.name, matrices), OracleRouter(), RandomRouter(0)]
-    routers += [FixedRouter(m) for m in candidates]
-    routers.append(_domain_reference(datamodule.splits))
+    references: list[Router] = [OracleRouter(), RandomRouter(0), *(FixedRouter(m) for m in candidates)]
+    references.append(_domain_reference(datamodule.splits))
     cache: dict = {}
-    runs = [evaluate_router(r, datamodule.test_examples, candidates, reference_cache=cache) for r in routers]
+    runs = [evaluate_scores(cfg.name, matrices, datamodule.test_examples, candidates, reference_cache=cache)]
+    runs += [evaluate_router(r, datamodule.test_examples, candidates, reference_cache=cache) for r in references]
     n_routed = sum(len(v) for v in datamodule.test_examples.values()) + len(val_scores)
     results = {
         "experiment": cfg.name,
         "family": cfg.data.family,
         "protocol": cfg.data.protocol,
         "validation": _validation_rows(datamodule.splits.val, val_scores, candidates, cfg.name),
-        "validation_loss": _loss_vs_prior(module, val_scores, datamodule.splits),
+        "validation_loss": _loss_vs_prior(cfg, val_scores, datamodule.splits),
         "test": runs,
         "timing": {"train_seconds": train_seconds, "route_seconds": route_seconds, "routed_prompts": n_routed},
     }
@@ -222,7 +220,7 @@ def test_and_report(
     return results
 
 
-def _domain_reference(splits: Any) -> ScoreRouter:
+def _domain_reference(splits: Any) -> Router:
     """The ``domain`` reference fitted on the run's training prompts (it knows each prompt's benchmark)."""
     from lightning_lookahead.routers.domain import DomainRouter
 
@@ -231,15 +229,17 @@ def _domain_reference(splits: Any) -> ScoreRouter:
     return router
 
 
-def _loss_vs_prior(module: L.LightningModule, val_scores: np.ndarray, splits: Any) -> dict[str, float] | None:
+def _loss_vs_prior(cfg: DictConfig, val_scores: np.ndarray, splits: Any) -> dict[str, float] | None:
     """The selected model's validation routing loss beside the label prior's (constant per-candidate logits)."""
     from lightning_lookahead.routers.losses import routing_loss_vs_prior
 
-    if not splits.val or not hasattr(module, "compute_routing_loss"):
+    if not splits.val:
         return None
+    loss = cfg.loss
+    fn = routing_loss(loss.name, threshold=loss.threshold, temperature=loss.temperature, score_norm=loss.score_norm)
     raw = [list(e.scores) for e in splits.val]
     train = [list(e.scores) for e in splits.train]
-    return routing_loss_vs_prior(module.compute_routing_loss, torch.as_tensor(val_scores), raw, train)
+    return routing_loss_vs_prior(fn, torch.as_tensor(val_scores), raw, train)
 
 
 def save_scores(

@@ -17,9 +17,10 @@ import yaml
 from tiny_models import save_tiny_bert
 
 from lightning_lookahead.cli import main
+from lightning_lookahead.config.typed import config_to_dict
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
-from lightning_lookahead.inference import Router, export_router
-from lightning_lookahead.routers.registry import build_predictor
+from lightning_lookahead.inference import TrainedRouter, export_router
+from lightning_lookahead.models.registry import build_predictor
 
 FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 WORDS = "def return list sort sum count write function number value story cat dog solve equation".split()
@@ -33,14 +34,15 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "backbone").mkdir()
     backbone = save_tiny_bert(root / "backbone", WORDS, dropout=0.0)
     torch.manual_seed(0)
-    module = build_predictor({"kind": "mlc", "backbone": str(backbone), "max_length": 64}, None, None, PAPER_CANDIDATES)
+    predictor = build_predictor({"kind": "mlc", "backbone": str(backbone), "max_length": 64}, PAPER_CANDIDATES)
     run = root / "run"
-    export_router(module, run / "export", name="tiny_mlc")
-    # What Lightning writes, minus the trainer state: enough for the weights_only fallback and `lookahead export`.
+    export_router(predictor, run / "export", name="tiny_mlc")
+    # What Lightning wrote before networks were separate modules, minus the trainer state: the network's keys at the
+    # top level. Enough for the weights_only fallback and `lookahead export`, and old checkpoints keep loading.
     (run / "checkpoints").mkdir()
-    torch.save(
-        {"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, run / "checkpoints/best.ckpt"
-    )
+    hparams = {"model": config_to_dict(predictor.config), "candidates": list(PAPER_CANDIDATES)}
+    state = {"hyper_parameters": hparams, "state_dict": predictor.network.state_dict()}
+    torch.save(state, run / "checkpoints/best.ckpt")
     return run
 
 
@@ -58,7 +60,7 @@ def test_route_prompts_given_as_arguments(run_dir, capsys):
     assert main(["route", "--checkpoint", str(run_dir), *PROMPTS, "--batch-size", "3"]) == 0
     rows = _decisions(capsys.readouterr().out)
     assert [r["prompt_index"] for r in rows] == [0, 1, 2, 3]
-    expected = Router.from_checkpoint(run_dir).score(PROMPTS)
+    expected = TrainedRouter.from_checkpoint(run_dir).score(PROMPTS)
     got = np.array([[r["scores"][c] for c in PAPER_CANDIDATES] for r in rows])
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
@@ -132,8 +134,10 @@ def test_route_with_a_cost_rule_prefers_cheap_candidates(run_dir, capsys):
 def test_cost_rules_default_to_the_response_lengths_recorded_in_the_export(run_dir, tmp_path, capsys):
     lengths = {name: 100_000.0 for name in PAPER_CANDIDATES} | {"Phi-3-medium-4k-instruct": 1.0}
     run = tmp_path / "run"
-    export_router(Router.from_checkpoint(run_dir).module, run / "export", name="tiny", response_tokens=lengths)
-    assert Router.from_checkpoint(run).response_tokens == lengths
+    export_router(
+        TrainedRouter.from_checkpoint(run_dir).predictor, run / "export", name="tiny", response_tokens=lengths
+    )
+    assert TrainedRouter.from_checkpoint(run).response_tokens == lengths
     assert main(["route", "--checkpoint", str(run), *PROMPTS, "--rule", "penalty", "--lam", "1000"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # Phi-3 is not among the cheapest per token, but its recorded responses are 10^5 times shorter.
@@ -147,7 +151,9 @@ def test_export_command_rebuilds_the_export_from_a_checkpoint(run_dir, tmp_path,
     meta = json.loads((out / "router.json").read_text())
     assert meta["kind"] == "mlc" and meta["source_checkpoint"].endswith("checkpoints/best.ckpt")
     np.testing.assert_allclose(
-        Router.from_checkpoint(out).score(PROMPTS), Router.from_checkpoint(run_dir).score(PROMPTS), atol=1e-6
+        TrainedRouter.from_checkpoint(out).score(PROMPTS),
+        TrainedRouter.from_checkpoint(run_dir).score(PROMPTS),
+        atol=1e-6,
     )
     assert main(["export", str(tmp_path)]) == 2
     assert "checkpoints/best.ckpt does not exist" in capsys.readouterr().err
@@ -166,7 +172,7 @@ def test_evaluate_checkpoint_adds_one_row_per_run_beside_baselines(run_dir, tmp_
     from lightning_lookahead.metrics.benchmarks import decide
 
     items = load_benchmark("HumanEval", FIXTURE_DATA, PAPER_CANDIDATES)
-    picks = decide(Router.from_checkpoint(run_dir).score([e.prompt for e in items]))
+    picks = decide(TrainedRouter.from_checkpoint(run_dir).score([e.prompt for e in items]))
     expected = 100 * np.mean([items[i].scores[j] for i, j in enumerate(picks)])
     assert runs[0]["results"]["HumanEval"]["accuracy"] == pytest.approx(expected)
 

@@ -1,4 +1,4 @@
-"""RoutingDataModule with a tiny featurizer: batches, order, seeding, and the on-disk feature cache."""
+"""RoutingDataModule with a tiny input builder: batches, order, seeding, and the on-disk feature cache."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from lightning_lookahead.errors import LookaheadError
 FIXTURE_ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
 
-class CharFeaturizer:
+class CharInputs:
     """Counts characters; ``offset`` stands for a tokenizer setting that changes the features."""
 
     def __init__(self, offset: int = 0) -> None:
@@ -36,10 +36,11 @@ class CharFeaturizer:
             "response_chars": [len(r) for r in example["responses"]],
         }
 
-    def featurize_fingerprint(self) -> str:
+    @property
+    def fingerprint(self) -> str:
         return f"chars-v1:offset={self.offset}"
 
-    def collate(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+    def collate(self, features: list[dict[str, Any]], train: bool = False) -> dict[str, Any]:
         return {
             "prompt_chars": torch.tensor([f["prompt_chars"] for f in features]),
             "response_chars": torch.tensor([f["response_chars"] for f in features]),
@@ -77,7 +78,7 @@ def ids(loader) -> list[str]:
 
 
 def test_dataloaders_yield_collated_batches(tmp_path: Path) -> None:
-    dm = RoutingDataModule(config(tmp_path, family="code"), CharFeaturizer(), seed=0)
+    dm = RoutingDataModule(config(tmp_path, family="code"), CharInputs(), seed=0)
     dm.setup("fit")
     assert dm.train_size == 2 and dm.val_size == 1
     batches = list(dm.train_dataloader())
@@ -93,10 +94,10 @@ def test_dataloaders_yield_collated_batches(tmp_path: Path) -> None:
 
 
 def test_rows_are_plain_python(tmp_path: Path) -> None:
-    dm = RoutingDataModule(config(tmp_path), CharFeaturizer(), splits=synthetic_splits())
+    dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=synthetic_splits())
     dm.setup("fit")
     rows = []
-    dm.featurizer.collate = lambda features: rows.extend(features) or {}  # type: ignore[method-assign]
+    dm.inputs.collate = lambda features, train=False: rows.extend(features) or {}  # type: ignore[method-assign]
     next(iter(dm.val_dataloader()))
     row = rows[0]
     assert isinstance(row["scores"], list) and isinstance(row["scores"][0], float)
@@ -106,7 +107,7 @@ def test_rows_are_plain_python(tmp_path: Path) -> None:
 
 
 def test_test_dataloaders_align_with_test_examples(tmp_path: Path) -> None:
-    dm = RoutingDataModule(config(tmp_path, family="all"), CharFeaturizer())
+    dm = RoutingDataModule(config(tmp_path, family="all"), CharInputs())
     dm.setup("test")
     loaders = dm.test_dataloader()
     assert dm.test_names == ["AlpacaEval", "ArenaHard", "MT-Bench", "GSM8k", "MATH", "HumanEval", "MBPP"]
@@ -121,7 +122,7 @@ def test_test_dataloaders_align_with_test_examples(tmp_path: Path) -> None:
 
 def test_train_shuffle_is_seeded(tmp_path: Path) -> None:
     def epochs(seed: int) -> list[list[str]]:
-        dm = RoutingDataModule(config(tmp_path), CharFeaturizer(), splits=synthetic_splits(), seed=seed)
+        dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=synthetic_splits(), seed=seed)
         loader = dm.train_dataloader()
         return [ids(loader), ids(loader)]
 
@@ -135,13 +136,13 @@ def test_train_shuffle_is_seeded(tmp_path: Path) -> None:
 def test_shuffle_seed_defaults_to_the_global_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
     L.seed_everything(3, verbose=False)
-    dm = RoutingDataModule(config(tmp_path), CharFeaturizer(), splits=synthetic_splits())
-    explicit = RoutingDataModule(config(tmp_path), CharFeaturizer(), splits=synthetic_splits(), seed=3)
+    dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=synthetic_splits())
+    explicit = RoutingDataModule(config(tmp_path), CharInputs(), splits=synthetic_splits(), seed=3)
     assert ids(dm.train_dataloader()) == ids(explicit.train_dataloader())
 
 
 def test_second_setup_reads_the_cache(tmp_path: Path) -> None:
-    first = CharFeaturizer()
+    first = CharInputs()
     dm = RoutingDataModule(config(tmp_path, family="code"), first)
     dm.setup(None)
     n_items = dm.train_size + dm.val_size + sum(len(v) for v in dm.test_examples.values())
@@ -150,7 +151,7 @@ def test_second_setup_reads_the_cache(tmp_path: Path) -> None:
     assert len(files) == 4 and all(name.endswith(".arrow") for name in files)  # no temporary leftovers
     assert dm.cache_file("train").name in files and dm.cache_file("test:HumanEval").name in files
 
-    again = CharFeaturizer()
+    again = CharInputs()
     dm2 = RoutingDataModule(config(tmp_path, family="code"), again)
     dm2.setup(None)
     assert again.calls == 0
@@ -161,9 +162,9 @@ def test_second_setup_reads_the_cache(tmp_path: Path) -> None:
 
 
 def test_changed_fingerprint_refeaturises(tmp_path: Path) -> None:
-    dm = RoutingDataModule(config(tmp_path), CharFeaturizer(0), splits=synthetic_splits())
+    dm = RoutingDataModule(config(tmp_path), CharInputs(0), splits=synthetic_splits())
     dm.setup("validate")
-    other = CharFeaturizer(100)
+    other = CharInputs(100)
     dm2 = RoutingDataModule(config(tmp_path), other, splits=synthetic_splits())
     dm2.setup("validate")
     assert other.calls >= dm2.val_size
@@ -175,7 +176,7 @@ def test_changed_fingerprint_refeaturises(tmp_path: Path) -> None:
 
 def test_changed_content_refeaturises(tmp_path: Path) -> None:
     splits = synthetic_splits()
-    dm = RoutingDataModule(config(tmp_path), CharFeaturizer(), splits=splits)
+    dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=splits)
     dm.setup("validate")
     edited = RoutingSplits(
         train=splits.train,
@@ -183,15 +184,15 @@ def test_changed_content_refeaturises(tmp_path: Path) -> None:
         test=splits.test,
     )
     assert content_hash(edited.val) != content_hash(splits.val)
-    featurizer = CharFeaturizer()
-    dm2 = RoutingDataModule(config(tmp_path), featurizer, splits=edited)
+    inputs = CharInputs()
+    dm2 = RoutingDataModule(config(tmp_path), inputs, splits=edited)
     dm2.setup("validate")
-    assert featurizer.calls >= len(edited.val)
+    assert inputs.calls >= len(edited.val)
 
 
 def test_setup_featurises_only_what_the_stage_needs(tmp_path: Path) -> None:
-    featurizer = CharFeaturizer()
-    dm = RoutingDataModule(config(tmp_path), featurizer, splits=synthetic_splits())
+    inputs = CharInputs()
+    dm = RoutingDataModule(config(tmp_path), inputs, splits=synthetic_splits())
     dm.setup("test")
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "features").iterdir()) == ["test", "test"]
 
@@ -199,13 +200,13 @@ def test_setup_featurises_only_what_the_stage_needs(tmp_path: Path) -> None:
 def test_empty_validation_split(tmp_path: Path) -> None:
     splits = synthetic_splits()
     splits.val = []
-    dm = RoutingDataModule(config(tmp_path), CharFeaturizer(), splits=splits)
+    dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=splits)
     dm.setup("fit")
     assert list(dm.val_dataloader()) == []
 
 
 def test_unresolved_paths_are_reported() -> None:
-    dm = RoutingDataModule(DataConfig(), CharFeaturizer(), splits=synthetic_splits())
+    dm = RoutingDataModule(DataConfig(), CharInputs(), splits=synthetic_splits())
     with pytest.raises(LookaheadError, match=r"data\.cache_dir"):
         dm.setup("fit")
 
@@ -233,7 +234,7 @@ class _Probe(L.LightningModule):
 
 
 def test_runs_under_a_trainer(tmp_path: Path) -> None:
-    dm = RoutingDataModule(config(tmp_path), CharFeaturizer(), splits=synthetic_splits(), seed=0)
+    dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=synthetic_splits(), seed=0)
     trainer = L.Trainer(
         max_epochs=1,
         accelerator="cpu",
@@ -255,7 +256,7 @@ def test_real_code_family(tmp_path: Path, real_data: Path) -> None:
     cfg = config(tmp_path, family="code", data_dir=str(real_data))
     cfg.batch_size = 64
     cfg.eval_batch_size = 128
-    dm = RoutingDataModule(cfg, CharFeaturizer(), seed=0)
+    dm = RoutingDataModule(cfg, CharInputs(), seed=0)
     dm.setup(None)
     assert dm.train_size == 3335 and dm.val_size == 1000
     assert sum(len(b["prompt_id"]) for b in dm.train_dataloader()) == 3335
@@ -267,31 +268,30 @@ import sys
 from lightning_lookahead.config.schema import DataConfig
 from lightning_lookahead.data.datamodule import RoutingDataModule
 
-class CharFeaturizer:
+class CharInputs:
     calls = 0
     def featurize(self, example):
-        CharFeaturizer.calls += 1
+        CharInputs.calls += 1
         return {"prompt_chars": len(example["prompt"]), "response_chars": [len(r) for r in example["responses"]]}
-    def featurize_fingerprint(self):
-        return "chars-v1:offset=0"
-    def collate(self, features):
+    fingerprint = "chars-v1:offset=0"
+    def collate(self, features, train=False):
         return features
 
 cfg = DataConfig(family="code", data_dir=sys.argv[1], cache_dir=sys.argv[2])
-dm = RoutingDataModule(cfg, CharFeaturizer())
+dm = RoutingDataModule(cfg, CharInputs())
 dm.setup(None)
 row = dm.test_dataloader()[0].dataset[0]
-print(CharFeaturizer.calls, row["prompt_chars"])
+print(CharInputs.calls, row["prompt_chars"])
 """
 
 
 @pytest.mark.slow
 def test_cache_is_reused_by_a_new_process(tmp_path: Path) -> None:
     """Cache names must not depend on per-process state (hash seeds, object ids)."""
-    featurizer = CharFeaturizer()
-    dm = RoutingDataModule(config(tmp_path, family="code"), featurizer)
+    inputs = CharInputs()
+    dm = RoutingDataModule(config(tmp_path, family="code"), inputs)
     dm.setup(None)
-    assert featurizer.calls > 0
+    assert inputs.calls > 0
     script = tmp_path / "second.py"
     script.write_text(textwrap.dedent(_SECOND_PROCESS))
     env = {**os.environ, "PYTHONHASHSEED": "12345", "HF_DATASETS_OFFLINE": "1"}

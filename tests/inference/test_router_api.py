@@ -1,4 +1,4 @@
-"""The serving API: train (shrunk) → export → ``Router.from_checkpoint`` → the same scores as the trained module."""
+"""The serving API: train (shrunk) → export → ``TrainedRouter.from_checkpoint`` → the scores the recipe saved."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from tiny_models import save_tiny_bert
 from lightning_lookahead.config.compose import compose
 from lightning_lookahead.data.splits import make_splits
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.inference import Router, export_router
-from lightning_lookahead.routers.registry import build_predictor
+from lightning_lookahead.inference import TrainedRouter, export_router
+from lightning_lookahead.models.registry import build_predictor
 from lightning_lookahead.training.recipe import run_experiment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
@@ -62,12 +62,12 @@ def _test_examples(run_dir: Path) -> dict:
 @pytest.mark.parametrize("kind", ["mlm", "mlc"])
 def test_from_checkpoint_reproduces_the_trained_modules_test_scores(runs, kind):
     run_dir = runs[kind]
-    router = Router.from_checkpoint(run_dir)
+    router = TrainedRouter.from_checkpoint(run_dir)
     assert router.kind == kind and router.name == f"cpu_{kind}_code"
     assert router.source == run_dir / "export"
     saved = np.load(run_dir / "scores.npz")
-    fresh = build_predictor(router.module.hparams["model"], None, None, router.candidates)
-    fresh_router = Router(fresh)
+    fresh = build_predictor(router.predictor.config, router.candidates)
+    fresh_router = TrainedRouter(fresh)
     for bench, examples in _test_examples(run_dir).items():
         assert [e.prompt_id for e in examples] == saved[f"test/{bench}/prompt_ids"].tolist()
         expected = saved[f"test/{bench}/scores"]
@@ -81,7 +81,7 @@ def test_from_checkpoint_reproduces_the_trained_modules_test_scores(runs, kind):
 def test_export_holds_safetensors_metadata_and_tokenizer(runs):
     export = runs["mlm"] / "export"
     meta = json.loads((export / "router.json").read_text())
-    assert meta["kind"] == "mlm" and meta["predictor"] == "lightning_lookahead.routers.mlm.LookaheadMLM"
+    assert meta["kind"] == "mlm" and meta["predictor"] == "lightning_lookahead.models.mlm.config.MLMConfig"
     assert meta["candidates"] == list(compose("cpu/mlm_code").data.candidates)
     assert meta["source_checkpoint"] == "checkpoints/best.ckpt"
     assert meta["needs_responses"] is False
@@ -100,24 +100,24 @@ def test_export_holds_safetensors_metadata_and_tokenizer(runs):
 
 def test_checkpoint_fallback_gives_the_same_scores_as_the_export(runs, tmp_path):
     run_dir = runs["mlc"]
-    from_export = Router.from_checkpoint(run_dir).score(PROMPTS)
+    from_export = TrainedRouter.from_checkpoint(run_dir).score(PROMPTS)
     copy = tmp_path / "old-run"
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("export"))
     for path in (copy, copy / "checkpoints" / "best.ckpt"):
-        router = Router.from_checkpoint(path)
+        router = TrainedRouter.from_checkpoint(path)
         assert router.source == copy / "checkpoints" / "best.ckpt" and router.name == "cpu_mlc_code"
         np.testing.assert_allclose(router.score(PROMPTS), from_export, atol=1e-6)
-    last = Router.from_checkpoint(copy, checkpoint="last")
+    last = TrainedRouter.from_checkpoint(copy, checkpoint="last")
     assert last.source == copy / "checkpoints" / "last.ckpt"
 
 
 def test_length_sorted_batches_return_scores_in_input_order(runs):
-    router = Router.from_checkpoint(runs["mlm"])
+    router = TrainedRouter.from_checkpoint(runs["mlm"])
     one_by_one = np.stack([router.score([p], batch_size=1)[0] for p in PROMPTS])
     # Rows must be told apart, or a permutation could pass unnoticed.
     gaps = [np.abs(one_by_one[i] - one_by_one[j]).max() for i in range(len(PROMPTS)) for j in range(i)]
     assert min(gaps) > 1e-4
-    lengths = [len(router.module.featurize({"prompt": p, "prompt_id": "x"})["prompt_ids"]) for p in PROMPTS]
+    lengths = [len(router.predictor.inputs.featurize({"prompt": p, "prompt_id": "x"})["prompt_ids"]) for p in PROMPTS]
     assert sorted(range(len(PROMPTS)), key=lambda i: -lengths[i]) != list(range(len(PROMPTS)))
     np.testing.assert_allclose(router.score(PROMPTS, batch_size=3), one_by_one, atol=1e-5)
     np.testing.assert_allclose(router.score(PROMPTS, batch_size=3, sort_by_length=False), one_by_one, atol=1e-5)
@@ -125,7 +125,7 @@ def test_length_sorted_batches_return_scores_in_input_order(runs):
 
 
 def test_route_decides_with_the_cost_rules(runs):
-    router = Router.from_checkpoint(runs["mlc"])
+    router = TrainedRouter.from_checkpoint(runs["mlc"])
     scores = router.score(PROMPTS)
     decisions = router.route(PROMPTS, batch_size=4)
     assert [d.index for d in decisions] == scores.argmax(axis=1).tolist()
@@ -144,8 +144,8 @@ def test_route_decides_with_the_cost_rules(runs):
 
 
 def test_response_reading_predictors_cannot_route_new_prompts(runs, monkeypatch):
-    router = Router.from_checkpoint(runs["mlc"])
-    monkeypatch.setattr(type(router.module), "needs_responses", True, raising=False)
+    router = TrainedRouter.from_checkpoint(runs["mlc"])
+    monkeypatch.setattr(type(router.predictor.config), "needs_responses", True, raising=False)
     with pytest.raises(LookaheadError, match="oracle-style bound that reads the candidates' real responses"):
         router.route(["sort a list"])
     examples = next(iter(_test_examples(runs["mlc"]).values()))
@@ -153,7 +153,7 @@ def test_response_reading_predictors_cannot_route_new_prompts(runs, monkeypatch)
 
 
 def test_score_matrix_reorders_columns_and_rejects_another_pool(runs):
-    router = Router.from_checkpoint(runs["mlc"])
+    router = TrainedRouter.from_checkpoint(runs["mlc"])
     examples = next(iter(_test_examples(runs["mlc"]).values()))
     straight = router.score_matrix(examples, router.candidates)
     reversed_pool = router.candidates[::-1]
@@ -165,15 +165,15 @@ def test_score_matrix_reorders_columns_and_rejects_another_pool(runs):
 def test_bad_paths_and_tampered_runs_give_one_line_errors(runs, tmp_path):
     cases = {}
     with pytest.raises(LookaheadError, match="does not exist") as cases["missing"]:
-        Router.from_checkpoint(tmp_path / "nope")
+        TrainedRouter.from_checkpoint(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(LookaheadError, match="holds no router") as cases["empty"]:
-        Router.from_checkpoint(tmp_path / "empty")
+        TrainedRouter.from_checkpoint(tmp_path / "empty")
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(LookaheadError, match="not a run directory") as cases["file"]:
-        Router.from_checkpoint(tmp_path / "notes.txt")
+        TrainedRouter.from_checkpoint(tmp_path / "notes.txt")
     with pytest.raises(LookaheadError, match="checkpoint must be one of") as cases["which"]:
-        Router.from_checkpoint(runs["mlc"], checkpoint="first")
+        TrainedRouter.from_checkpoint(runs["mlc"], checkpoint="first")
 
     unknown = tmp_path / "unknown-kind"
     shutil.copytree(runs["mlc"] / "export", unknown)
@@ -181,7 +181,7 @@ def test_bad_paths_and_tampered_runs_give_one_line_errors(runs, tmp_path):
     edited = {**meta, "kind": "mlcc", "predictor": "elsewhere.Mod", "model": {**meta["model"], "kind": "mlcc"}}
     (unknown / "router.json").write_text(json.dumps(edited))
     with pytest.raises(LookaheadError, match=r"unknown predictor kind .*'mlcc'.*did you mean 'mlc'") as cases["kind"]:
-        Router.from_checkpoint(unknown)
+        TrainedRouter.from_checkpoint(unknown)
 
     foreign = tmp_path / "foreign-run"
     shutil.copytree(runs["mlc"], foreign)
@@ -189,13 +189,13 @@ def test_bad_paths_and_tampered_runs_give_one_line_errors(runs, tmp_path):
     config["data"]["candidates"] = config["data"]["candidates"][::-1]
     (foreign / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(LookaheadError, match="do not belong to this run") as cases["pool"]:
-        Router.from_checkpoint(foreign)
+        TrainedRouter.from_checkpoint(foreign)
 
     mlm_weights = tmp_path / "swapped"
     shutil.copytree(runs["mlc"] / "export", mlm_weights)
     shutil.copy(runs["mlm"] / "export" / "model.safetensors", mlm_weights / "model.safetensors")
     with pytest.raises(LookaheadError, match="do not fit the rebuilt predictor") as cases["weights"]:
-        Router.from_checkpoint(mlm_weights)
+        TrainedRouter.from_checkpoint(mlm_weights)
     for name, info in cases.items():
         assert "\n" not in str(info.value), name
 
@@ -209,14 +209,16 @@ def test_checkpoints_are_read_with_weights_only(runs, tmp_path):
     state["callbacks"] = {"evil": _Payload()}
     torch.save(state, tmp_path / "evil.ckpt")
     with pytest.raises(LookaheadError, match="refused by weights_only loading"):
-        Router.from_checkpoint(tmp_path / "evil.ckpt")
+        TrainedRouter.from_checkpoint(tmp_path / "evil.ckpt")
 
 
 def test_export_replaces_an_existing_export_atomically(runs, tmp_path):
-    router = Router.from_checkpoint(runs["mlc"])
+    router = TrainedRouter.from_checkpoint(runs["mlc"])
     out = tmp_path / "export"
-    export_router(router.module, out, name="first")
-    export_router(router.module, out, name="second")
+    export_router(router.predictor, out, name="first")
+    export_router(router.predictor, out, name="second")
     assert json.loads((out / "router.json").read_text())["name"] == "second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
-    np.testing.assert_allclose(Router.from_checkpoint(out).score(PROMPTS[:2]), router.score(PROMPTS[:2]), atol=1e-6)
+    np.testing.assert_allclose(
+        TrainedRouter.from_checkpoint(out).score(PROMPTS[:2]), router.score(PROMPTS[:2]), atol=1e-6
+    )

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.models.clm_inputs import (
+from lightning_lookahead.models.clm.layout import (
     IGNORE_INDEX,
     CLMLayout,
     additive_mask,

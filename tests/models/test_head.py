@@ -1,4 +1,4 @@
-"""RouterHead: layer order, output shape, initialisation of the output layer, dropout."""
+"""RoutingHead: layer order, output shape, initialisation of the output layer, dropout."""
 
 from __future__ import annotations
 
@@ -7,23 +7,23 @@ import torch
 from torch import nn
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.models import RouterHead
+from lightning_lookahead.models.routing_head import RoutingHead
 
 
 def test_layer_order_and_shapes() -> None:
-    head = RouterHead(16, 5, dropout=0.1)
+    head = RoutingHead(16, 5, dropout=0.1)
     kinds = [type(m) for m in head.children()]
     assert kinds == [nn.Linear, nn.GELU, nn.LayerNorm, nn.Dropout, nn.Linear]
     assert head.dense.weight.shape == (16, 16)
     assert head.output.weight.shape == (5, 16)
     assert head(torch.randn(3, 16)).shape == (3, 5)
     # per-candidate scalars: one state per (prompt, candidate)
-    assert RouterHead(16, 1)(torch.randn(3, 5, 16)).shape == (3, 5, 1)
+    assert RoutingHead(16, 1)(torch.randn(3, 5, 16)).shape == (3, 5, 1)
 
 
 def test_forward_matches_manual_composition() -> None:
     torch.manual_seed(0)
-    head = RouterHead(8, 3).eval()
+    head = RoutingHead(8, 3).eval()
     x = torch.randn(4, 8)
     expected = head.output(head.norm(torch.nn.functional.gelu(head.dense(x))))
     torch.testing.assert_close(head(x), expected)
@@ -32,7 +32,7 @@ def test_forward_matches_manual_composition() -> None:
 def test_output_init_truncated_normal_with_inverse_sqrt_std() -> None:
     torch.manual_seed(0)
     h = 256
-    head = RouterHead(h, 64)
+    head = RoutingHead(h, 64)
     std = h**-0.5
     weight = head.output.weight
     assert torch.count_nonzero(head.output.bias) == 0
@@ -44,7 +44,7 @@ def test_output_init_truncated_normal_with_inverse_sqrt_std() -> None:
 
 def test_dropout_only_in_training() -> None:
     torch.manual_seed(0)
-    head = RouterHead(32, 5, dropout=0.5)
+    head = RoutingHead(32, 5, dropout=0.5)
     x = torch.randn(8, 32)
     head.eval()
     torch.testing.assert_close(head(x), head(x))
@@ -55,4 +55,4 @@ def test_dropout_only_in_training() -> None:
 @pytest.mark.parametrize(("h", "n", "p"), [(0, 5, 0.0), (8, 0, 0.0), (8, 5, 1.0), (8, 5, -0.1)])
 def test_bad_arguments(h: int, n: int, p: float) -> None:
     with pytest.raises(LookaheadError):
-        RouterHead(h, n, dropout=p)
+        RoutingHead(h, n, dropout=p)

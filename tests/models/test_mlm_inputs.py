@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.models.mlm_inputs import (
+from lightning_lookahead.models.mlm.layout import (
     IGNORE_INDEX,
     MLMLayout,
     curriculum_rate,

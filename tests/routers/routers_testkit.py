@@ -1,12 +1,15 @@
-"""Shared pieces of the predictor tests: vocabulary, hand-made routing examples, a loader and a quiet trainer.
+"""Shared pieces of the predictor tests: vocabulary, hand-made routing examples, loaders and a quiet trainer.
 
 A uniquely named module (not ``conftest``) so test files can import it without clashing with other conftests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 UNUSED = [f"[unused{j}]" for j in range(5)]
@@ -49,12 +52,40 @@ def make_examples(n: int = 12) -> list[dict[str, Any]]:
     return out
 
 
-def make_loader(module: Any, examples: Sequence[dict[str, Any]], batch_size: int = 4, shuffle: bool = False):
-    """What the DataModule does, minus caching: featurize every example, collate with the module's collator."""
+def make_module(model: Mapping[str, Any], loss: Mapping[str, Any] | None = None, **optim: Any):
+    """The training module of a ``model:`` block over :data:`CANDIDATES` (BCE unless ``loss`` says otherwise)."""
+    from lightning_lookahead.routers.module import build_module
+
+    return build_module(dict(model), loss or {"name": "bce"}, optim or None, CANDIDATES)
+
+
+def make_features(inputs: Any, examples: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the DataModule caches: each example's features next to its fields."""
+    return [{**ex, **inputs.featurize(ex)} for ex in examples]
+
+
+def make_batch(inputs: Any, examples: Sequence[dict[str, Any]], *, train: bool = False) -> dict[str, Any]:
+    return inputs.collate(make_features(inputs, examples), train=train)
+
+
+def make_loader(
+    inputs: Any, examples: Sequence[dict[str, Any]], batch_size: int = 4, shuffle: bool = False, train: bool = False
+):
+    """What the DataModule does, minus caching: featurize every example, collate in the training or routing layout."""
     from torch.utils.data import DataLoader
 
-    features = [module.featurize(ex) for ex in examples]
-    return DataLoader(features, batch_size=batch_size, shuffle=shuffle, collate_fn=module.collate)
+    collate = functools.partial(inputs.collate, train=True) if train else inputs.collate
+    return DataLoader(make_features(inputs, examples), batch_size=batch_size, shuffle=shuffle, collate_fn=collate)
+
+
+def score(predictor_or_module: Any, examples: Sequence[dict[str, Any]], batch_size: int = 32) -> np.ndarray:
+    """Score matrix through the one scoring path (what test, route and serve use)."""
+    from lightning_lookahead.models.scoring import score_features
+
+    p = predictor_or_module
+    return score_features(
+        p.network, p.inputs, make_features(p.inputs, examples), len(p.candidates), batch_size=batch_size
+    )
 
 
 def make_trainer(**kwargs: Any):

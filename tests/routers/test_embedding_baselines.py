@@ -238,7 +238,10 @@ def test_cli_evaluates_fitted_baselines(tmp_path: Path, tiny_mlm_dir: Path, caps
         (["--router", "knn:5"], "k = 5 exceeds the 2 training prompts"),
         (["--router", "knn:1", "--fold", "1"], "--fold 1 needs --fit-protocol kfold"),
         (["--router", "knn:1", "--fit-set", "max_train_prompt=3"], "did you mean 'max_train_prompts'?"),
-        (["--router", "knn:1", "--fit-protocol", "kfol"], "unknown data.protocol 'kfol'; did you mean 'kfold'?"),
+        (
+            ["--router", "knn:1", "--fit-protocol", "kfol"],
+            "data.protocol: 'kfol' is not one of paper, kfold; did you mean 'kfold'?",
+        ),
         (["--router", "knn:1", "--fit-family", "maths"], "did you mean 'math'?"),
     ],
 )

@@ -1,39 +1,42 @@
-"""GTResponseRouter (response-aware upper bound) on the tiny BERT: inputs, truncation, training, reload."""
+"""The response-aware upper bound (gt_response) on the tiny BERT: inputs, truncation, training, reload."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
-import torch
-from routers_testkit import CANDIDATES, PROMPT_WORDS, RESPONSE_WORDS, make_loader, make_trainer
+from routers_testkit import PROMPT_WORDS, RESPONSE_WORDS, make_features, make_loader, make_module, make_trainer, score
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.base import RouterModule
-from lightning_lookahead.routers.gt_response import GTResponseRouter, split_budget
-from lightning_lookahead.routers.mlc import MLCRouter
-from lightning_lookahead.routers.registry import predictor_class
+from lightning_lookahead.inference.export import load_checkpoint_file
+from lightning_lookahead.models.gt_response.config import GTResponseConfig
+from lightning_lookahead.models.gt_response.inputs import split_budget
+from lightning_lookahead.models.mlc.config import MLCConfig
+from lightning_lookahead.models.predictor import PredictorConfig
+from lightning_lookahead.models.registry import predictor_spec
+from lightning_lookahead.routers.module import PredictorModule
 
 
-def _module(tiny_mlm_dir: Path, **model: Any) -> GTResponseRouter:
-    cfg = {"kind": "gt_response", "backbone": str(tiny_mlm_dir), "max_length": 32, **model}
-    return GTResponseRouter(model=cfg, loss={"name": "bce"}, optim={"lr": 1e-3}, candidates=CANDIDATES)
+def _module(tiny_mlm_dir: Path, **model: Any) -> PredictorModule:
+    return make_module({"kind": "gt_response", "backbone": str(tiny_mlm_dir), "max_length": 32, **model}, lr=1e-3)
 
 
 def test_registered_and_flagged_as_needing_responses() -> None:
-    assert predictor_class("gt_response") is GTResponseRouter
-    assert GTResponseRouter.needs_responses is True
-    assert RouterModule.needs_responses is False and MLCRouter.needs_responses is False
-    assert "UPPER BOUND" in (GTResponseRouter.__doc__ or "")
+    assert predictor_spec("gt_response").config is GTResponseConfig
+    assert GTResponseConfig.needs_responses is True
+    assert PredictorConfig.needs_responses is False and MLCConfig.needs_responses is False
+    assert "UPPER BOUND" in (GTResponseConfig.__doc__ or "") + (sys.modules[GTResponseConfig.__module__].__doc__ or "")
 
 
 def test_pair_layout_with_token_types(tiny_mlm_dir: Path, examples) -> None:
-    module = _module(tiny_mlm_dir)
+    inputs = _module(tiny_mlm_dir).inputs
     ex = {**examples[0], "prompt": "sort a list", "responses": ["alpha beta", "gamma", "delta", "eta", "zeta"]}
-    feats = module.featurize(ex)
-    tok = module.tokenizer
+    feats = inputs.featurize(ex)
+    tok = inputs.tokenizer
     assert len(feats["input_ids"]) == 5
     assert tok.convert_ids_to_tokens(feats["input_ids"][0]) == [
         "[CLS]",
@@ -59,15 +62,15 @@ def test_split_budget_shares_fairly() -> None:
 
 
 def test_prompt_cut_from_left_response_from_right(tiny_mlm_dir: Path, examples) -> None:
-    module = _module(tiny_mlm_dir, max_length=11)  # 8 content tokens + [CLS] [SEP] [SEP]
+    inputs = _module(tiny_mlm_dir, max_length=11).inputs  # 8 content tokens + [CLS] [SEP] [SEP]
     prompt = PROMPT_WORDS[:10]
     response = RESPONSE_WORDS[:10]
     ex = {**examples[0], "prompt": " ".join(prompt), "responses": [" ".join(response)] * 5}
-    tokens = module.tokenizer.convert_ids_to_tokens(module.featurize(ex)["input_ids"][0])
+    tokens = inputs.tokenizer.convert_ids_to_tokens(inputs.featurize(ex)["input_ids"][0])
     assert tokens == ["[CLS]", *prompt[-4:], "[SEP]", *response[:4], "[SEP]"]
 
-    module = _module(tiny_mlm_dir, max_length=11, max_response_tokens=6)
-    tokens = module.tokenizer.convert_ids_to_tokens(module.featurize(ex)["input_ids"][0])
+    inputs = _module(tiny_mlm_dir, max_length=11, max_response_tokens=6).inputs
+    tokens = inputs.tokenizer.convert_ids_to_tokens(inputs.featurize(ex)["input_ids"][0])
     assert tokens == ["[CLS]", *prompt[-2:], "[SEP]", *response[:6], "[SEP]"]
 
     with pytest.raises(LookaheadError, match=r"max_response_tokens = 8 must be in \[1, 7\]"):
@@ -82,36 +85,34 @@ def test_changing_one_response_changes_only_its_logit(tiny_mlm_dir: Path, exampl
     responses = list(changed[1]["responses"])
     responses[2] = "theta iota kappa kappa"
     changed[1]["responses"] = responses
-    before = module.predict_scores(module.collate([module.featurize(ex) for ex in base]))
-    after = module.predict_scores(module.collate([module.featurize(ex) for ex in changed]))
+    before, after = score(module, base), score(module, changed)
     assert before.shape == (3, 5)
-    diff = (before - after).abs() > 1e-6
-    assert diff.nonzero().tolist() == [[1, 2]]
+    diff = np.abs(before - after) > 1e-6
+    assert np.argwhere(diff).tolist() == [[1, 2]]
 
 
 def test_missing_responses_are_an_error(tiny_mlm_dir: Path, examples) -> None:
-    module = _module(tiny_mlm_dir)
+    inputs = _module(tiny_mlm_dir).inputs
     with pytest.raises(LookaheadError, match="has no responses"):
-        module.featurize({**examples[0], "responses": []})
-    feats = module.featurize({**examples[0], "responses": examples[0]["responses"][:3]})
+        inputs.featurize({**examples[0], "responses": []})
+    feats = inputs.featurize({**examples[0], "responses": examples[0]["responses"][:3]})
     with pytest.raises(LookaheadError, match="3 responses, expected one per candidate"):
-        module.collate([feats])
+        inputs.collate([feats])
 
 
-def test_train_and_test_then_reload_gives_identical_logits(tiny_mlm_dir: Path, examples, tmp_path: Path) -> None:
+def test_train_and_score_then_reload_gives_identical_logits(tiny_mlm_dir: Path, examples, tmp_path: Path) -> None:
     L.seed_everything(0)
     module = _module(tiny_mlm_dir)
     trainer = make_trainer(max_steps=3)
-    first = next(iter(make_loader(module, examples)))
-    start = module.predict_scores(first)
-    trainer.fit(module, make_loader(module, examples, shuffle=True), make_loader(module, examples, 6))
+    start = score(module, examples[:4])
+    train = make_loader(module.inputs, examples, shuffle=True, train=True)
+    trainer.fit(module, train, make_loader(module.inputs, examples, 6))
     assert {"train/loss", "val/reward", "val/routing_accuracy"} <= set(trainer.callback_metrics)
-    assert not torch.allclose(start, module.predict_scores(first))  # the steps changed the scorer
-    trainer.test(module, [make_loader(module, examples[:5]), make_loader(module, examples)], verbose=False)
-    assert {k: v.shape for k, v in module.test_logits.items()} == {0: (5, 5), 1: (12, 5)}
+    assert not np.allclose(start, score(module, examples[:4]))  # the steps changed the scorer
+    assert len(make_features(module.inputs, examples)) == 12
 
     path = tmp_path / "gt.ckpt"
     trainer.save_checkpoint(path)
-    reloaded = GTResponseRouter.load_from_checkpoint(path, map_location="cpu")
+    reloaded = load_checkpoint_file(path)
     assert reloaded.config == module.config
-    assert torch.equal(reloaded.predict_scores(first), module.predict_scores(first))
+    np.testing.assert_array_equal(score(reloaded, examples), score(module, examples))

@@ -1,4 +1,4 @@
-"""LookaheadMLM end to end on a tiny BERT: Lightning loop, pinned first loss, curriculum, no leaks, checkpoints."""
+"""Lookahead-MLM end to end on a tiny BERT: Lightning loop, pinned first loss, curriculum, no leaks, checkpoints."""
 
 from __future__ import annotations
 
@@ -10,71 +10,66 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from routers_testkit import CANDIDATES, RESPONSE_WORDS, make_loader, make_trainer
+from routers_testkit import CANDIDATES, RESPONSE_WORDS, make_batch, make_loader, make_module, make_trainer, score
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.models.mlm_inputs import IGNORE_INDEX
-from lightning_lookahead.routers.mlm import LookaheadMLM
+from lightning_lookahead.inference.export import load_checkpoint_file
+from lightning_lookahead.models.mlm.layout import IGNORE_INDEX
+from lightning_lookahead.models.mlm.network import _check_head, find_mlm_head, subsample_labels
+from lightning_lookahead.routers.mlm import MLMModule
 
 #: First training-step loss (routing BCE + 0.2 · MLM) of the tiny model under seed_everything(0); see the test.
 PINNED_MLM_FIRST_LOSS = 1.5467153
 
 
-def _module(config: dict[str, Any], **optim: Any) -> LookaheadMLM:
-    return LookaheadMLM(model=config, loss={"name": "bce"}, optim={"lr": 1e-3, **optim}, candidates=CANDIDATES)
+def _module(config: dict[str, Any], **optim: Any) -> MLMModule:
+    module = make_module(config, lr=1e-3, **optim)
+    assert isinstance(module, MLMModule)
+    return module
 
 
-def _response_ids(module: LookaheadMLM) -> set[int]:
-    return set(module.tokenizer.convert_tokens_to_ids(RESPONSE_WORDS))
+def _response_ids(module: MLMModule) -> set[int]:
+    return set(module.inputs.tokenizer.convert_tokens_to_ids(RESPONSE_WORDS))
 
 
-def test_fit_validate_test_logs_metrics_and_keeps_test_logits(mlm_config, examples) -> None:
+def test_fit_validate_and_score_log_metrics(mlm_config, examples) -> None:
     L.seed_everything(0)
     module = _module(mlm_config())
-    train = make_loader(module, examples, batch_size=4)
+    train = make_loader(module.inputs, examples, batch_size=4, train=True)
     trainer = make_trainer(max_steps=3)
-    trainer.fit(module, train, make_loader(module, examples, batch_size=5))
+    trainer.fit(module, train, make_loader(module.inputs, examples, batch_size=5))
     logged = set(trainer.callback_metrics)
     expected = {"train/loss", "train/routing_loss", "train/aux_loss", "train/mlm_loss", "train/mask_rate"}
     expected |= {"val/loss", "val/reward", "val/normalized_reward", "val/routing_accuracy", "val/mlm_loss"}
     assert expected <= logged
     assert {f"val/pick_share/{c}" for c in CANDIDATES} <= logged
 
-    metrics = trainer.validate(module, make_loader(module, examples), verbose=False)[0]
+    metrics = trainer.validate(module, make_loader(module.inputs, examples), verbose=False)[0]
     assert 0.0 <= metrics["val/reward"] <= 1.0
     assert 0.0 <= metrics["val/routing_accuracy"] <= 100.0
 
-    module.test_dataloader_names = ["all", "head"]
-    trainer.test(module, [make_loader(module, examples, 5), make_loader(module, examples[:7], 3)], verbose=False)
-    assert sorted(module.test_logits) == [0, 1]
-    assert module.test_logits[0].shape == (12, 5) and module.test_logits[1].shape == (7, 5)
-    assert module.test_logits[0].dtype == np.float32
-    assert module.test_prompt_ids[1] == [ex["prompt_id"] for ex in examples[:7]]
-    # the same prompts get the same logits whichever dataloader (and batch size) they come in
-    np.testing.assert_allclose(module.test_logits[1], module.test_logits[0][:7], atol=1e-5)
-    assert {"test/all/reward", "test/head/routing_accuracy"} <= set(trainer.callback_metrics)
-
-    batch = module.collate([module.featurize(ex) for ex in examples[:3]])
     module.train()
-    scores = module.predict_scores(batch)
-    assert scores.shape == (3, 5) and module.training  # mode restored
-    np.testing.assert_allclose(scores.numpy(), module.test_logits[0][:3], atol=1e-5)
+    scores = score(module, examples, batch_size=5)
+    assert scores.shape == (12, 5) and scores.dtype == np.float32
+    assert module.training  # the scoring path restores the mode
+    # the same prompts get the same logits whatever the batch they come in
+    np.testing.assert_allclose(score(module, examples[:7], batch_size=3), scores[:7], atol=1e-5)
 
 
 def test_first_training_loss_is_pinned_and_equals_hand_computation(mlm_config, examples) -> None:
     # Hand computation on a fresh module: HF's own full MLM forward (not our head split), BCE by hand.
     L.seed_everything(0)
     fresh = _module(mlm_config())
-    first = next(iter(make_loader(fresh, examples, batch_size=4)))
-    built = fresh.layout.build_batch(first["encoded"], 0.3, "right")  # curriculum rate at step 0 is r0 = 0.3
+    first = next(iter(make_loader(fresh.inputs, examples, batch_size=4, train=True)))
+    built = fresh.inputs.layout.mask(first, 0.3, "right")  # curriculum rate at step 0 is r0 = 0.3
     with torch.no_grad():
-        out = fresh.backbone(
+        out = fresh.network.backbone(
             input_ids=built["input_ids"],
             attention_mask=built["attention_mask"],
             position_ids=built["position_ids"],
             output_hidden_states=True,
         )
-        logits = fresh.head(out.hidden_states[-1][:, 0])
+        logits = fresh.network.head(out.hidden_states[-1][:, 0])
     scores = first["scores"]
     lo, hi = scores.amin(1, keepdim=True), scores.amax(1, keepdim=True)
     targets = ((scores - lo) / (hi - lo) >= 0.8).float()
@@ -91,7 +86,7 @@ def test_first_training_loss_is_pinned_and_equals_hand_computation(mlm_config, e
             seen.append({k: float(v) for k, v in outputs.items()})
 
     trainer = make_trainer(max_steps=1, callbacks=[Grab()])
-    trainer.fit(module, make_loader(module, examples, batch_size=4))
+    trainer.fit(module, make_loader(module.inputs, examples, batch_size=4, train=True))
     logged = float(trainer.callback_metrics["train/loss"])
     assert logged == pytest.approx(seen[0]["loss"], abs=1e-6)
     assert seen[0]["routing_loss"] + 0.2 * seen[0]["aux_loss"] == pytest.approx(logged, abs=1e-6)
@@ -115,7 +110,11 @@ def test_curriculum_counts_global_optimiser_steps(mlm_config, examples) -> None:
 
     module.current_mask_rate = spy  # type: ignore[method-assign]
     trainer = make_trainer(max_steps=8, accumulate_grad_batches=2, val_check_interval=4, limit_val_batches=1)
-    trainer.fit(module, make_loader(module, examples, batch_size=2), make_loader(module, examples, batch_size=4))
+    trainer.fit(
+        module,
+        make_loader(module.inputs, examples, batch_size=2, train=True),
+        make_loader(module.inputs, examples, batch_size=4),
+    )
     assert trainer.estimated_stepping_batches == 8
 
     train = [(step, rate) for stage, step, rate in seen if stage == "train"]
@@ -131,7 +130,7 @@ def test_curriculum_counts_global_optimiser_steps(mlm_config, examples) -> None:
     assert {rate for stage, _, rate in seen if stage == "val"} == {1.0}
 
 
-def test_validation_and_test_never_show_responses(mlm_config, examples) -> None:
+def test_validation_and_scoring_never_show_responses(mlm_config, examples) -> None:
     L.seed_everything(0)
     module = _module(mlm_config(mask_warmup_ratio=1.0))
     captured: list[tuple[str, torch.Tensor]] = []
@@ -140,17 +139,16 @@ def test_validation_and_test_never_show_responses(mlm_config, examples) -> None:
     def hook(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         captured.append((stage["now"], kwargs["input_ids"].clone()))
 
-    module.encoder.register_forward_pre_hook(hook, with_kwargs=True)
+    module.network.encoder.register_forward_pre_hook(hook, with_kwargs=True)
     responses = torch.tensor(sorted(_response_ids(module)))
     trainer = make_trainer(max_steps=2)
-    trainer.fit(module, make_loader(module, examples, batch_size=4))
+    trainer.fit(module, make_loader(module.inputs, examples, batch_size=4, train=True))
     assert any(torch.isin(ids, responses).any() for s, ids in captured if s == "train")  # teacher forcing is on
     stage["now"] = "eval"
-    trainer.validate(module, make_loader(module, examples), verbose=False)
-    trainer.test(module, make_loader(module, examples), verbose=False)
-    module.predict_scores(module.collate([module.featurize(ex) for ex in examples]))
+    trainer.validate(module, make_loader(module.inputs, examples), verbose=False)
+    score(module, examples, batch_size=4)
     evaluated = [ids for s, ids in captured if s == "eval"]
-    assert len(evaluated) == 3 + 3 + 1  # validate, test (batches of 4) and one predict call
+    assert len(evaluated) == 3 + 3  # validate and score, batches of 4
     assert not any(torch.isin(ids, responses).any() for ids in evaluated)
 
 
@@ -158,15 +156,15 @@ def test_sparse_and_dense_mlm_loss_agree(mlm_config, examples) -> None:
     L.seed_everything(0)
     module = _module(mlm_config())
     module.current_mask_rate = lambda stage: 0.5  # type: ignore[method-assign]
-    batch = make_loader(module, examples, batch_size=6).__iter__().__next__()
+    batch = make_batch(module.inputs, examples[:6], train=True)
     results = {}
     for sparse in (True, False):
         module.zero_grad()
-        module.config.sparse_mlm = sparse
-        out = module.forward_batch(batch, "train")
+        module.network.sparse_mlm = sparse
+        out = module.network(module.prepare_batch(batch, "train"))
         assert out.aux_loss is not None
         out.aux_loss.backward()
-        grad = module.backbone.get_input_embeddings().weight.grad.clone()
+        grad = module.network.backbone.get_input_embeddings().weight.grad.clone()
         results[sparse] = (out.aux_loss.item(), grad)
     assert results[True][0] == pytest.approx(results[False][0], abs=1e-6)
     torch.testing.assert_close(results[True][1], results[False][1], atol=1e-6, rtol=1e-5)
@@ -176,56 +174,47 @@ def test_checkpoint_round_trip_gives_identical_logits(mlm_config, examples, tmp_
     L.seed_everything(0)
     module = _module(mlm_config(dropout=0.1))
     trainer = make_trainer(max_steps=2)
-    trainer.fit(module, make_loader(module, examples, batch_size=4))
+    trainer.fit(module, make_loader(module.inputs, examples, batch_size=4, train=True))
     path = tmp_path / "mlm.ckpt"
     trainer.save_checkpoint(path)
     hparams = torch.load(path, weights_only=False)["hyper_parameters"]
     assert type(hparams["model"]) is dict and hparams["model"]["mask_length"] == 4
     assert hparams["candidates"] == CANDIDATES
 
-    loaded = LookaheadMLM.load_from_checkpoint(path)
-    assert loaded.config == module.config and loaded.layout == module.layout
-    batch = module.collate([module.featurize(ex) for ex in examples])
-    torch.testing.assert_close(loaded.predict_scores(batch), module.predict_scores(batch), atol=0, rtol=0)
+    loaded = load_checkpoint_file(path)
+    assert loaded.config == module.config and loaded.inputs.layout == module.inputs.layout
+    np.testing.assert_array_equal(score(loaded, examples), score(module, examples))
 
 
-def test_featurize_keeps_prompt_whole_and_cuts_responses(mlm_config, examples) -> None:
-    module = _module(mlm_config(max_length=34))  # prompt budget 34 − 2 − 5·5 = 7 tokens
+def test_featurize_keeps_prompt_whole_and_collate_cuts_it(mlm_config, examples) -> None:
+    inputs = _module(mlm_config(max_length=34)).inputs  # prompt budget 34 − 2 − 5·5 = 7 tokens
     long = {**examples[0], "prompt": " ".join(["write", "a", "function"] * 5)}
-    features = module.featurize(long)
+    features = inputs.featurize(long)
     assert len(features["prompt_ids"]) == 15
     assert all(len(r) <= 4 for r in features["response_ids"])
-    encoded = module.collate([features])["encoded"][0]
-    assert encoded.prompt_ids == tuple(features["prompt_ids"][-7:])
-    without = module.featurize({k: v for k, v in long.items() if k not in ("responses", "scores")})
+    batch = inputs.collate([features])
+    assert all(isinstance(v, torch.Tensor) for v in batch.values())  # collate returns tensors only
+    assert batch["input_ids"][0, 1:8].tolist() == features["prompt_ids"][-7:]
+    without = inputs.featurize({k: v for k, v in long.items() if k not in ("responses", "scores")})
     assert without["response_ids"] == [[]] * 5
-    assert torch.isnan(module.collate([without])["scores"]).all()
+    assert torch.isnan(inputs.collate([without])["scores"]).all()
     with pytest.raises(LookaheadError, match="3 responses"):
-        module.featurize({**long, "responses": ["a", "b", "c"]})
+        inputs.featurize({**long, "responses": ["a", "b", "c"]})
 
 
 def test_fingerprint_tracks_settings_that_change_features(mlm_config) -> None:
-    a = _module(mlm_config()).featurize_fingerprint()
-    assert a == _module(mlm_config(mlm_weight=0.5)).featurize_fingerprint()
-    assert a != _module(mlm_config(mask_length=3)).featurize_fingerprint()
+    a = _module(mlm_config()).inputs.fingerprint
+    assert a == _module(mlm_config(mlm_weight=0.5)).inputs.fingerprint
+    assert a != _module(mlm_config(mask_length=3)).inputs.fingerprint
 
 
 def test_bad_settings_fail_before_loading(mlm_config) -> None:
     with pytest.raises(LookaheadError, match="exceeds the backbone's limit of 64 tokens"):
         _module(mlm_config(max_length=128))
-    with pytest.raises(LookaheadError, match=r"model\.kind 'mlc' does not match LookaheadMLM"):
-        _module(mlm_config(kind="mlc"))
+    with pytest.raises(LookaheadError, match=r"model\.pooling: unknown config key"):
+        _module(mlm_config(pooling="cls"))  # an MLC key
     with pytest.raises(LookaheadError, match="no room for the prompt"):
         _module(mlm_config(max_length=20))
-
-
-def test_testing_refuses_several_devices(mlm_config) -> None:
-    from types import SimpleNamespace
-
-    module = _module(mlm_config())
-    module._trainer = SimpleNamespace(world_size=2)  # type: ignore[assignment]
-    with pytest.raises(LookaheadError, match="one device"):
-        module.on_test_epoch_start()
 
 
 def _tiny(kind: str, vocab_size: int):
@@ -253,8 +242,6 @@ def _tiny(kind: str, vocab_size: int):
     ],
 )
 def test_mlm_head_is_found_without_bert_names(kind: str, names: tuple[str, ...]) -> None:
-    from lightning_lookahead.routers.mlm import _check_head, find_mlm_head
-
     torch.manual_seed(0)
     model = _tiny(kind, 40)
     assert find_mlm_head(model) == names
@@ -262,10 +249,8 @@ def test_mlm_head_is_found_without_bert_names(kind: str, names: tuple[str, ...])
 
 
 def test_a_head_that_is_not_a_plain_chain_is_rejected() -> None:
-    from lightning_lookahead.routers.mlm import _check_head, find_mlm_head
-
     model = _tiny("distilbert", 40)  # its activation is registered before the dense layer it follows
-    with pytest.raises(LookaheadError, match="not supported by LookaheadMLM"):
+    with pytest.raises(LookaheadError, match="not supported by Lookahead-MLM"):
         _check_head(model, find_mlm_head(model), 2, 3)
 
 
@@ -283,29 +268,15 @@ def test_modernbert_backbone_trains_and_routes(tiny_mlm_dir: Path, tmp_path: Pat
             shutil.copy(name, out / name.name)
     L.seed_everything(0)
     module = _module(mlm_config(backbone=str(out)))
-    assert module.lm_head_names == ("head", "decoder")
+    assert module.network.lm_head_names == ("head", "decoder")
     trainer = make_trainer(max_steps=2)
-    trainer.fit(module, make_loader(module, examples, 6), make_loader(module, examples))  # 2 steps = 1 epoch
+    # 2 steps = 1 epoch
+    trainer.fit(module, make_loader(module.inputs, examples, 6, train=True), make_loader(module.inputs, examples))
     assert np.isfinite(float(trainer.callback_metrics["val/mlm_loss"]))
-    trainer.test(module, make_loader(module, examples), verbose=False)
-    assert module.test_logits[0].shape == (12, 5)
-
-
-def test_mlm_batches_survive_plain_device_transfer(mlm_config, examples) -> None:
-    from lightning.fabric.utilities.apply_func import move_data_to_device
-
-    module = _module(mlm_config())
-    batch = module.collate([module.featurize(ex) for ex in examples[:3]])
-    moved = move_data_to_device(batch, torch.device("cpu"))  # what scripts do without the module's hook
-    assert moved["encoded"] is batch["encoded"] and len(moved["encoded"]) == 3
-    torch.testing.assert_close(module.predict_scores(moved), module.predict_scores(batch))
+    assert score(module, examples).shape == (12, 5)
 
 
 def test_mlm_max_predictions_keeps_a_random_subset_of_labels():
-    import torch
-
-    from lightning_lookahead.routers.mlm import subsample_labels
-
     labels = torch.full((2, 10), -100)
     labels[0, :6] = torch.arange(6)
     labels[1, 3:9] = torch.arange(6)
@@ -320,11 +291,16 @@ def test_without_response_modeling_training_skips_the_mlm_loss_but_validation_re
     L.seed_everything(0)
     plain, ablated = _module(mlm_config()), _module(mlm_config(mlm_weight=0.0))
     ablated.load_state_dict(plain.state_dict())
-    batch = ablated.collate([ablated.featurize(ex) for ex in examples[:4]])
-    assert ablated.forward_batch(batch, "train").aux_loss is None
-    assert ablated.forward_batch(batch, "val").aux_loss is not None
+    batch = make_batch(ablated.inputs, examples[:4], train=True)
+    assert "mlm_labels" not in ablated.prepare_batch(batch, "train")
+    assert ablated.network(ablated.prepare_batch(batch, "train")).aux_loss is None
+    assert ablated.network(ablated.prepare_batch(batch, "val")).aux_loss is not None
+    # the curriculum still shows the same response prefixes: only the zero-weight loss is skipped
+    torch.testing.assert_close(
+        ablated.prepare_batch(batch, "train")["input_ids"], plain.prepare_batch(batch, "train")["input_ids"]
+    )
     # the skipped term had weight 0: the training loss is the routing loss of the same weights
     plain.eval(), ablated.eval()
     with torch.no_grad():
-        routing = plain.compute_routing_loss(plain.forward_batch(batch, "val").logits, batch["scores"])
+        routing = plain.compute_routing_loss(plain.network(batch).logits, batch["scores"])
         assert float(ablated.total_loss(batch, "val")) == pytest.approx(float(routing), abs=1e-6)

@@ -1,69 +1,92 @@
-"""Adding a predictor is a small subclass: a bag-of-words router in under 25 lines, registered and trained."""
+"""Adding a predictor is one config dataclass, one network builder and (optionally) one thin module.
+
+The toy below is what docs/adding-a-predictor.md shows: a bag-of-words router registered, trained by the real
+Lightning loop, exported and served by :class:`TrainedRouter` through the same scoring path as the built-ins.
+"""
 
 from __future__ import annotations
 
 import itertools
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
-from routers_testkit import CANDIDATES, make_loader, make_trainer
+from routers_testkit import CANDIDATES, make_loader, make_module, make_trainer, score
 from torch import nn
 
-from lightning_lookahead.models.head import RouterHead
-from lightning_lookahead.routers import registry
-from lightning_lookahead.routers.base import RouterModule, RouterOutput
+from lightning_lookahead.config.typed import at_least
+from lightning_lookahead.data.inputs import scores_tensor
+from lightning_lookahead.inference import TrainedRouter, export_router
+from lightning_lookahead.models import registry
+from lightning_lookahead.models.predictor import NetworkOutput, Predictor, PredictorConfig
+from lightning_lookahead.models.routing_head import RoutingHead
+
+
+# ---- the whole predictor (what docs/adding-a-predictor.md shows) ----
+@dataclass
+class ToyConfig(PredictorConfig):
+    kind: str = "toy"
+    buckets: int = field(default=64, metadata=at_least(1))
+    hidden: int = field(default=16, metadata=at_least(1))
+
+
+@dataclass
+class ToyInputs:
+    buckets: int
+    n_candidates: int
+
+    @property
+    def fingerprint(self) -> str:
+        return f"toy-crc32-{self.buckets}"
+
+    def featurize(self, example: dict[str, Any]) -> dict[str, Any]:
+        ids = [zlib.crc32(w.encode()) % self.buckets for w in example["prompt"].split()]
+        return {"ids": ids, "scores": example["scores"]}
+
+    def collate(self, features: list[dict[str, Any]], train: bool = False) -> dict[str, torch.Tensor]:
+        offsets = [0, *itertools.accumulate(len(f["ids"]) for f in features)][:-1]
+        return {"ids": torch.tensor([i for f in features for i in f["ids"]]), "offsets": torch.tensor(offsets),
+                "scores": scores_tensor(features, self.n_candidates)}  # fmt: skip
+
+
+class BagOfWords(nn.Module):
+    def __init__(self, config: ToyConfig, n_candidates: int) -> None:
+        super().__init__()
+        self.embed = nn.EmbeddingBag(config.buckets, config.hidden)
+        self.head = RoutingHead(config.hidden, n_candidates)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> NetworkOutput:
+        return NetworkOutput(logits=self.head(self.embed(batch["ids"], batch["offsets"])))
+
+
+def build_toy(config: ToyConfig, candidates: list[str]) -> Predictor:
+    n = len(candidates)
+    return Predictor(config, BagOfWords(config, n), ToyInputs(config.buckets, n), candidates)
+
+
+# ---- end of the predictor ----
 
 
 @pytest.fixture
 def toy_kind(monkeypatch: pytest.MonkeyPatch) -> str:
     """Register inside a copy of the registry, so the toy does not leak into other tests."""
     monkeypatch.setattr(registry, "PREDICTORS", dict(registry.PREDICTORS))
-
-    # ---- the whole predictor (what docs/adding-a-predictor.md shows) ----
-    @registry.register_predictor("toy")
-    class BagOfWords(RouterModule):
-        @dataclass
-        class Config:
-            kind: str = "toy"
-            buckets: int = 64
-            hidden: int = 16
-
-        def __init__(self, model, loss=None, optim=None, candidates=None):
-            super().__init__(model, loss, optim, candidates)
-            self.embed = nn.EmbeddingBag(self.config.buckets, self.config.hidden)
-            self.head = RouterHead(self.config.hidden, self.n_candidates)
-
-        def featurize(self, example):
-            ids = [zlib.crc32(w.encode()) % self.config.buckets for w in example["prompt"].split()]
-            return {"prompt_id": example["prompt_id"], "ids": ids, "scores": example["scores"]}
-
-        def featurize_fingerprint(self):
-            return f"toy-crc32-{self.config.buckets}"
-
-        def collate(self, features):
-            offsets = [0, *itertools.accumulate(len(f["ids"]) for f in features)][:-1]
-            ids = torch.tensor([i for f in features for i in f["ids"]])
-            return {"ids": ids, "offsets": torch.tensor(offsets), "scores": self.scores_tensor(features),
-                    "prompt_id": [f["prompt_id"] for f in features]}  # fmt: skip
-
-        def forward_batch(self, batch, stage):
-            return RouterOutput(logits=self.head(self.embed(batch["ids"], batch["offsets"])))
-
-    # ---- end of the predictor ----
+    registry.register_predictor("toy", config=ToyConfig, build=build_toy)
     return "toy"
 
 
-def test_toy_predictor_trains_through_the_registry(toy_kind: str, examples) -> None:
+def test_toy_predictor_trains_exports_and_serves(toy_kind: str, examples, tmp_path) -> None:
     assert registry.validate_model_config({"kind": toy_kind, "hidden": 8}) == {
         "kind": "toy",
         "buckets": 64,
         "hidden": 8,
     }
     L.seed_everything(0)
-    module = registry.build_predictor({"kind": toy_kind}, {"name": "bce"}, {"lr": 0.05}, CANDIDATES)
+    module = make_module({"kind": toy_kind}, lr=0.05)
     losses: list[float] = []
 
     class Track(L.Callback):
@@ -71,10 +94,14 @@ def test_toy_predictor_trains_through_the_registry(toy_kind: str, examples) -> N
             losses.append(float(outputs["loss"]))
 
     trainer = make_trainer(max_epochs=10, callbacks=[Track()])
-    loader = make_loader(module, examples, batch_size=4)
-    trainer.fit(module, loader, loader)
+    trainer.fit(module, make_loader(module.inputs, examples, train=True), make_loader(module.inputs, examples))
     assert len(losses) == 30
     assert sum(losses[-3:]) < 0.5 * sum(losses[:3])  # it learns the topic → best-candidate mapping
     assert float(trainer.callback_metrics["val/routing_accuracy"]) == 100.0
-    trainer.test(module, loader, verbose=False)
-    assert module.test_logits[0].shape == (12, 5)
+
+    export_router(module.predictor, tmp_path / "export", name="toy")
+    router = TrainedRouter.from_checkpoint(tmp_path / "export")
+    assert router.kind == "toy" and router.candidates == CANDIDATES
+    np.testing.assert_allclose(router.score([ex["prompt"] for ex in examples]), score(module, examples), atol=1e-6)
+    best = [int(np.argmax(ex["scores"])) for ex in examples]
+    assert [d.index for d in router.route([ex["prompt"] for ex in examples])] == best

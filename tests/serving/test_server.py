@@ -443,13 +443,13 @@ def test_example_backends_file_covers_the_paper_pool():
 
 
 def test_real_router_export_routes_like_router_route(tmp_path: Path, stub_url: str, capsys):
-    """A tiny MLC router exported and loaded with Router.from_checkpoint: the server's picks (micro-batched,
-    concurrent) equal a direct ``Router.route`` call on the same prompts."""
+    """A tiny MLC router exported and loaded with TrainedRouter.from_checkpoint: the server's picks (micro-batched,
+    concurrent) equal a direct ``TrainedRouter.route`` call on the same prompts."""
     import torch
     from tiny_models import save_tiny_bert
 
-    from lightning_lookahead.inference import Router, export_router
-    from lightning_lookahead.routers.mlc import MLCRouter
+    from lightning_lookahead.inference import TrainedRouter, export_router
+    from lightning_lookahead.models.registry import build_predictor
 
     words = ["write", "code", "solve", "math", "story", "about", "a", "cat", "sort", "list", "x"]
     candidates = ["m0", "m1", "m2", "m3", "m4"]
@@ -458,11 +458,12 @@ def test_real_router_export_routes_like_router_route(tmp_path: Path, stub_url: s
     backbone = save_tiny_bert(tmp_path / "bert", words, dropout=0.0)
     torch.manual_seed(0)
     model = {"kind": "mlc", "backbone": str(backbone), "max_length": 32}
-    module = MLCRouter(model=model, loss={"name": "bce"}, optim={"lr": 1e-3}, candidates=candidates)
+    predictor = build_predictor(model, candidates)
+    head = predictor.network.head
     with torch.no_grad():  # an untrained tiny encoder barely tells prompts apart: amplify and centre the logits
-        module.head.output.weight.mul_(100)
-        module.head.output.bias.sub_(torch.from_numpy(Router(module).score(prompts).mean(0)))
-    router = Router.from_checkpoint(export_router(module, tmp_path / "run" / "export", name="tiny"))
+        head.output.weight.mul_(100)
+        head.output.bias.sub_(torch.from_numpy(TrainedRouter(predictor).score(prompts).mean(0)))
+    router = TrainedRouter.from_checkpoint(export_router(predictor, tmp_path / "run" / "export", name="tiny"))
     decisions = router.route(prompts)
     expected = [d.model for d in decisions]
     assert len(set(expected)) >= 3  # the check below can tell routes apart

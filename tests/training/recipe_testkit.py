@@ -3,32 +3,50 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lightning_lookahead.config.compose import EXPERIMENTS_DIR
+
+
+def _dotlist(node: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out += _dotlist(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}={value}")
+    return out
+
+
+def debug_settings() -> list[str]:
+    """The sizes of ``experiments/debug.yaml`` (everything but its model and family) as overrides."""
+    debug = yaml.safe_load((EXPERIMENTS_DIR / "debug.yaml").read_text(encoding="utf-8"))
+    debug.pop("model")
+    debug["data"].pop("family")
+    return _dotlist(debug)
+
+
+def debug_run(backbone: Path, data_dir: Path, tmp: Path) -> list[str]:
+    """Overrides that point the ``debug`` experiment at a tiny backbone, the test data and a temporary run folder."""
+    return [
+        f"model.backbone={backbone}",
+        f"data.data_dir={data_dir}",
+        f"data.cache_dir={tmp}/cache",
+        f"run_dir={tmp}/run",
+    ]
 
 
 def shrink(name: str, backbone: Path, data_dir: Path, tmp: Path, kind: str | None = None) -> list[str]:
-    """Overrides that keep a shipped experiment's structure but make it run in seconds."""
+    """Overrides that keep a shipped experiment's structure but give it the ``debug`` experiment's sizes."""
     from lightning_lookahead.config.compose import compose
 
     cfg = compose(name)
     kind = kind or cfg.model.kind
     if kind == "clm":  # a causal LM: a tiny random Llama instead of the (masked-LM) BERT backbone
         backbone = _tiny_llama(tmp / "tiny-llama")
-    overrides = [
-        f"model.backbone={backbone}",
-        "model.max_length=64",
-        f"data.data_dir={data_dir}",
-        f"data.cache_dir={tmp}/cache",
-        f"run_dir={tmp}/run",
-        "data.max_train_prompts=8",
-        "data.max_eval_prompts=4",
-        "data.batch_size=4",
-        "data.global_batch_size=4",
-        "data.eval_batch_size=8",
-        "trainer.precision=32-true",
-        "trainer.accelerator=cpu",
-        "trainer.enable_progress_bar=false",
-        "logger.wandb.enabled=false",
-    ]
+    overrides = [*debug_settings(), *debug_run(backbone, data_dir, tmp), "model.max_length=64"]
     if kind == "mlm":
         overrides.append("model.mask_length=4")
     if kind == "clm":  # the CPU configs cut SmolLM2 to 6 layers; the tiny model has 2

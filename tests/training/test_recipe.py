@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from recipe_testkit import shrink
+from recipe_testkit import debug_run, shrink
 
 from lightning_lookahead.config.compose import compose, list_experiments
 from lightning_lookahead.data.families import FAMILY_BENCHMARKS
@@ -43,29 +43,26 @@ def test_every_shipped_experiment_runs_when_shrunk(name, tiny_backbone, real_dat
 
 
 def test_checkpoints_best_by_validation_reward_and_logs_csv(tiny_backbone, real_data, tmp_path):
-    overrides = shrink("cpu/mlm_code", tiny_backbone, real_data, tmp_path) + [
-        "trainer.max_epochs=2",
-        "trainer.val_check_interval=1.0",
-    ]
-    results = run_experiment(compose("cpu/mlm_code", overrides))
+    overrides = debug_run(tiny_backbone, real_data, tmp_path) + ["trainer.max_epochs=2"]
+    results = run_experiment(compose("debug", overrides))
     ckpts = tmp_path / "run" / "checkpoints"
     assert (ckpts / "best.ckpt").exists() and (ckpts / "last.ckpt").exists()
     rows = _csv_rows(tmp_path / "run" / "csv" / "metrics.csv")
     val = [float(r["val/reward"]) for r in rows if r.get("val/reward")]
     assert len(val) == 2
     # The tested model is the best-by-reward checkpoint: its validation reward is the best logged one.
-    assert results["validation"]["cpu_mlm_code"]["reward"] == pytest.approx(max(val), abs=1e-5)
+    assert results["validation"]["debug"]["reward"] == pytest.approx(max(val), abs=1e-5)
 
 
 def test_wandb_runs_offline_without_credentials(tiny_backbone, real_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     overrides = [
-        *shrink("cpu/mlc_code", tiny_backbone, real_data, tmp_path),
+        *debug_run(tiny_backbone, real_data, tmp_path),
         "logger.wandb.enabled=true",
         "trainer.max_steps=1",
     ]
-    run_experiment(compose("cpu/mlc_code", overrides))
+    run_experiment(compose("debug", overrides))
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
     assert (tmp_path / "run" / "csv" / "metrics.csv").exists()
@@ -77,7 +74,7 @@ def test_existing_run_dir_needs_resume(tiny_backbone, real_data, tmp_path):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(b"")
     with pytest.raises(LookaheadError, match="resume=last"):
-        run_experiment(compose("cpu/mlc_code", shrink("cpu/mlc_code", tiny_backbone, real_data, tmp_path)))
+        run_experiment(compose("debug", debug_run(tiny_backbone, real_data, tmp_path)))
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -86,8 +83,8 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _cli_args(tmp_path: Path, backbone: Path, data: Path, *extra: str) -> list[str]:
-    """`lookahead train cpu/mlm_code`, shrunk, as a subprocess command line."""
-    return [*CLI, "cpu/mlm_code", *shrink("cpu/mlm_code", backbone, data, tmp_path), *extra]
+    """`lookahead train debug` on the tiny backbone, as a subprocess command line."""
+    return [*CLI, "debug", *debug_run(backbone, data, tmp_path), *extra]
 
 
 def _env() -> dict[str, str]:
@@ -127,7 +124,7 @@ def test_resume_last_after_kill_9(tiny_backbone, real_data, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Restoring states from the checkpoint path" in done.stdout + done.stderr
     assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 10  # 40 prompts / 4
-    assert json.loads((tmp_path / "run" / "results.json").read_text())["test"][0]["router"] == "cpu_mlm_code"
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["test"][0]["router"] == "debug"
 
 
 @pytest.mark.slow
@@ -151,7 +148,7 @@ def test_ddp_two_cpu_processes_reduce_validation_metrics(tiny_backbone, real_dat
     # The DDP value (each rank saw half of the 8 validation prompts, states summed across ranks) equals the
     # single-process reward of the same checkpoint on all 8 prompts.
     assert len(logged) == 1
-    assert logged[0] == pytest.approx(results["validation"]["cpu_mlm_code"]["reward"], abs=1e-5)
+    assert logged[0] == pytest.approx(results["validation"]["debug"]["reward"], abs=1e-5)
 
 
 def test_speed_options_train(tiny_backbone, real_data, tmp_path):

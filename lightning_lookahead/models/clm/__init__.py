@@ -1,0 +1,1 @@
+"""Lookahead-CLM (METHOD §7): config, inputs and network."""

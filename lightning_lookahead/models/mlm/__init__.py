@@ -1,0 +1,1 @@
+"""Lookahead-MLM (METHOD §8): config, inputs and network."""

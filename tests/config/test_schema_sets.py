@@ -1,0 +1,17 @@
+"""The closed sets written out in the schema match the code that uses them (validation must not drift from it)."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from lightning_lookahead.config.schema import FAMILIES, ScoreNorm
+from lightning_lookahead.data.families import FAMILY_BENCHMARKS, FAMILY_TRAIN_SETS
+from lightning_lookahead.metrics.normalize import NORM_METHODS
+
+
+def test_families_match_the_data_tables():
+    assert set(FAMILIES) == set(FAMILY_BENCHMARKS) == set(FAMILY_TRAIN_SETS)
+
+
+def test_score_normalisations_match_the_metrics():
+    assert get_args(ScoreNorm) == NORM_METHODS

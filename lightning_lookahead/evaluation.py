@@ -113,6 +113,8 @@ def _mu_n_cell(run: Mapping[str, Any], benchmark: str, metric: str) -> float | N
 def markdown_table(runs: Sequence[Mapping[str, Any]]) -> str:
     """Side-by-side Markdown table of several routers: µo / µn per benchmark, Avg µo and Avg µn (the paper's)."""
     present = [col for col in TABLE_COLUMNS if any(col[1] in run["results"] for run in runs)]
+    domains = dict.fromkeys(b for run in runs for b in run["results"] if b not in BENCHMARKS)
+    present += [(name, name, "score", 1.0) for name in domains]  # a user dataset's domains: mean raw score
     with_avg = all(any(col[0] == name for col in present) for name in AVERAGE_COLUMNS)
     header = ["Router"] + [col[0] for col in present] + (["Avg"] if with_avg else []) + ["Avg µn"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -137,6 +139,8 @@ def markdown_table(runs: Sequence[Mapping[str, Any]]) -> str:
         "µn = 100 · (µo − random) / (oracle − random) on the same items, random = the mean of the single models "
         "(the paper's normalised score; AlpacaEval's from LC when available, else from WR).",
     ]
+    if domains:
+        notes.append("Domains of your dataset: mean raw score of the chosen candidates, on the file's scale.")
     if with_avg:
         notes.append("Avg: unweighted mean of the 7 benchmark µo columns (AlpacaEval by raw WR, MT-Bench ×10).")
     notes.append("Avg µn: mean µn over the benchmarks present (the paper's Avg).")

@@ -1,4 +1,4 @@
-"""`lookahead data fetch | check`: get the benchmark data and confirm that it parses."""
+"""`lookahead data fetch | check`: get the benchmark data (or check your own dataset) and confirm that it parses."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
+    if args.dataset is not None:
+        return _check_dataset(args)
     from lightning_lookahead.data.benchmarks import load_benchmark, load_eval_ids, load_train_set, split_train_val
     from lightning_lookahead.data.schema import BENCHMARKS, TRAIN_SETS
 
@@ -52,6 +54,15 @@ def cmd_data_check(args: argparse.Namespace) -> int:
             continue
         print(f"train {name:<30} {len(train):>6} train / {len(val)} validation prompts")
     print(f"all present files parse ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _check_dataset(args: argparse.Namespace) -> int:
+    """`data check --dataset FILE`: every row checked; the pool, rows per split and what training would drop."""
+    from lightning_lookahead.data.dataset_file import read_dataset
+
+    candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
+    print(read_dataset(Path(args.dataset), candidates).summary())
     return 0
 
 
@@ -79,5 +90,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fetch.set_defaults(func=cmd_data_fetch)
     check = data_sub.add_parser("check", help="parse every benchmark and training set present and report sizes")
     _add_data_dir(check)
-    check.add_argument("--candidates", default=None, help="comma-separated candidate pool (default: the paper's 5)")
+    check.add_argument(
+        "--candidates", default=None, help="comma-separated candidate pool (default: the paper's 5, or the dataset's)"
+    )
+    check.add_argument(
+        "--dataset", default=None, metavar="FILE", help="check your own dataset file instead (docs/data.md)"
+    )
     check.set_defaults(func=cmd_data_check)

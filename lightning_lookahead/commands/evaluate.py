@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lightning_lookahead.commands.common import _add_data_dir, _candidates, _require_data_dir
 from lightning_lookahead.errors import LookaheadError
@@ -25,10 +26,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lightning_lookahead.routers.baselines import FittedRouter, parse_router
     from lightning_lookahead.routers.fitted import fit_for_evaluation
 
-    data_dir = _require_data_dir(args)
     learned = _checkpoint_routers(args.checkpoint or [], device=args.device, batch_size=args.batch_size)
-    candidates = _candidates(args.candidates) if args.candidates or not learned else tuple(learned[0].candidates)
-    names = parse_benchmarks(args.benchmarks)
+    own = _own_dataset(args, learned) if args.dataset else None
+    data_dir = None if own else _require_data_dir(args)
+    if own:
+        candidates = tuple(own.candidates)
+    else:
+        candidates = _candidates(args.candidates) if args.candidates or not learned else tuple(learned[0].candidates)
+        names = parse_benchmarks(args.benchmarks)
     baselines = args.router or ([] if learned else ["oracle"])
     routers = [*learned, *(r for spec in baselines for r in parse_router(spec, candidates))]
     fitted = [r for r in routers if isinstance(r, FittedRouter)]  # knn / clusters / domain: fitted below
@@ -39,8 +44,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         routers = remember_scores(routers)
     elif args.prices:
         raise LookaheadError("--prices only applies with --cost-sweep OUT_DIR")
-    benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
-    if fitted:
+    if own:
+        benchmarks = own.test
+        from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, default_embedder
+
+        shared = default_embedder(args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER"), own.cache / "embeddings")
+        for r in fitted:  # the references fit on the dataset's own training rows
+            if isinstance(r, EmbeddingRouter):
+                r.embedder = r.embedder or shared
+            r.fit_source = {"dataset": args.dataset}
+            r.fit(own.train)
+            print(r.fit_summary(), file=sys.stderr)
+    else:
+        benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
+    if fitted and not own:
         benchmarks = fit_for_evaluation(
             fitted,
             benchmarks,
@@ -83,6 +100,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{result.token_source}; prices: {result.price_source}")
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _own_dataset(args: argparse.Namespace, learned: list) -> Any:
+    """`evaluate --dataset FILE`: the file's test rows by domain (the split training uses) and its pool."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from lightning_lookahead.config.layers import parse_layer
+    from lightning_lookahead.config.schema import DataConfig
+    from lightning_lookahead.data.dataset_file import read_dataset
+    from lightning_lookahead.data.dataset_splits import dataset_splits
+
+    if args.benchmarks != "all":
+        raise LookaheadError("--benchmarks selects paper benchmarks; with --dataset every domain of the file is scored")
+    settings = {"dataset": str(args.dataset)}
+    for item in args.fit_set or ():
+        key, _, value = item.partition("=")
+        settings[key.strip().removeprefix("data.")] = OmegaConf.from_dotlist([f"v={value}"]).v
+    cfg = parse_layer(DataConfig, OmegaConf.create(settings), "data", "--dataset / --fit-set")
+    pool = None
+    if args.candidates:
+        pool = [c.strip() for c in args.candidates.split(",") if c.strip()]
+    elif learned:
+        pool = list(learned[0].candidates)
+    data = read_dataset(Path(args.dataset), pool)
+    train, _, test = dataset_splits(cfg, data)
+    return SimpleNamespace(candidates=data.candidates, train=train, test=test, cache=Path(cfg.cache_dir))
 
 
 def _checkpoint_routers(paths: Sequence[str], *, device: str, batch_size: int) -> list:
@@ -162,6 +207,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     fit.add_argument(
         "--embedder", default=None, help="sentence encoder name or directory (default: $LOOKAHEAD_EMBEDDER or minilm)"
+    )
+    ev.add_argument(
+        "--dataset",
+        default=None,
+        metavar="FILE",
+        help="your own dataset instead of the paper's benchmarks: its test rows, one column per domain (docs/data.md)",
     )
     _add_data_dir(ev)
     ev.set_defaults(func=cmd_evaluate)

@@ -43,3 +43,8 @@ def validate_data(data: DataConfig, section: str = "data") -> None:
     repeated = sorted({c for c in names if names.count(c) > 1})
     if repeated:
         raise LookaheadError(f"{section}.candidates: names must be distinct, got {', '.join(repeated)} twice")
+    if data.dataset_val_fraction + data.dataset_test_fraction >= 1:
+        raise LookaheadError(
+            f"{section}.dataset_test_fraction: with {section}.dataset_val_fraction ({data.dataset_val_fraction}) "
+            f"it must leave rows for training, got {data.dataset_test_fraction}"
+        )

@@ -103,6 +103,13 @@ class DataConfig:
     #: Caps validation and each test benchmark; not comparable to the paper.
     max_eval_prompts: int | None = field(default=None, metadata=at_least(1))
     subset_seed: int = 42  # seed of the max_*_prompts subsets
+    #: Your own dataset file (JSON lines, Parquet or a datasets folder; docs/data.md) instead of the paper's data:
+    #: family, protocol and data_dir are then unused, and the candidates are the file's unless set.
+    dataset: str | None = None
+    #: Shares of the rows without a 'split' field that go to validation and to test (seeded by dataset_split_seed).
+    dataset_val_fraction: float = field(default=0.1, metadata=between(0, 1, high_open=True))
+    dataset_test_fraction: float = field(default=0.2, metadata=between(0, 1, high_open=True))
+    dataset_split_seed: int = 42
 
 
 @dataclass

@@ -65,6 +65,12 @@ def make_splits(cfg: DataConfig, root: Path) -> RoutingSplits:
     Missing files are reported up front, all at once, with what to do instead; nothing is loaded
     before the configuration is known to be valid.
     """
+    if cfg.dataset:
+        from lightning_lookahead.data.dataset_splits import dataset_splits, load_dataset_file
+
+        _check_caps(cfg)
+        train, val, test = dataset_splits(cfg, load_dataset_file(cfg))
+        return _apply_caps(RoutingSplits(train=train, val=val, test=test), cfg)
     family = _check_choice("data.family", cfg.family, list(FAMILY_BENCHMARKS))
     protocol = _check_choice("data.protocol", cfg.protocol, list(PROTOCOLS))
     _check_caps(cfg)

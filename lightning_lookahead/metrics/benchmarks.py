@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
-from lightning_lookahead.errors import LookaheadError, unknown_name
+from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.metrics.alpaca_lc import LCResult, length_controlled_win_rate
 from lightning_lookahead.metrics.normalize import normalize_scores
 
@@ -288,6 +288,17 @@ def accuracy_metrics(examples: Sequence[RoutingExample], choices: Choices) -> di
     return {"accuracy": float(100.0 * _chosen_scores(examples, c).mean())}
 
 
+def domain_metrics(examples: Sequence[RoutingExample], choices: Choices) -> dict:
+    """A domain of a user's dataset: ``score`` = mean raw score of the chosen candidates (the file's own scale)."""
+    c = _checked(examples, choices, "domain score")
+    return {"score": float(_chosen_scores(examples, c).mean())}
+
+
+def headline(benchmark: str) -> str:
+    """The headline metric key of a paper benchmark, or ``score`` for a domain of a user's dataset."""
+    return HEADLINE.get(benchmark, "score")
+
+
 # --------------------------------------------------------------------------------------------------- routing
 
 
@@ -324,8 +335,6 @@ def score_benchmark(
     scale, with ``turn_1``/``turn_2``), ``accuracy`` (0–100, GSM8k/MATH/HumanEval/MBPP); always ``n``, ``picks``
     and ``routing_accuracy``. The keyword options select the upstream conventions described on each metric.
     """
-    if name not in BENCHMARKS:
-        raise unknown_name("benchmark", name, BENCHMARKS)
     mismatched = next((e for e in examples if e.benchmark != name), None)
     if mismatched is not None:
         raise LookaheadError(
@@ -339,8 +348,10 @@ def score_benchmark(
         metrics = mt_bench_metrics(examples, choices, drop_unparsed=drop_unparsed)
     elif name in ACCURACY_BENCHMARKS:
         metrics = accuracy_metrics(examples, choices)
-    else:  # a benchmark added to BENCHMARKS without a metric here
+    elif name in BENCHMARKS:  # a paper benchmark added to BENCHMARKS without a metric here
         raise LookaheadError(f"no metric is defined for benchmark {name!r}")
+    else:  # a domain of the user's own dataset
+        metrics = domain_metrics(examples, choices)
     return {**metrics, **routing_summary(examples, choices, candidates)}
 
 

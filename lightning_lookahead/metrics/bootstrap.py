@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lightning_lookahead.data.schema import RoutingExample
+from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
 from lightning_lookahead.metrics.benchmarks import arena_hard_metrics, mt_bench_metrics
 
 
@@ -32,6 +32,8 @@ def item_terms(
     chosen = np.array([ex.scores[int(c)] for ex, c in zip(examples, choices, strict=True)], dtype=np.float64)
     if benchmark == "AlpacaEval":
         return chosen - 1.0, np.ones(n), 100.0
+    if benchmark not in BENCHMARKS:  # a domain of a user's dataset: the mean raw score, on the file's scale
+        return chosen, np.ones(n), 1.0
     return chosen, np.ones(n), 100.0
 
 

@@ -29,6 +29,11 @@ MU_N_KEYS: dict[str, tuple[str, ...]] = {name: (key,) for name, key in HEADLINE.
 }
 
 
+def mu_n_keys(benchmark: str) -> tuple[str, ...]:
+    """The keys µn may use on ``benchmark``; a domain of a user's dataset uses its ``score``."""
+    return MU_N_KEYS.get(benchmark, ("score",))
+
+
 @dataclass(frozen=True)
 class References:
     """µo of random (mean of the single models) and of the oracle on one benchmark's items, per metric key."""
@@ -56,10 +61,10 @@ def references(
         for j in range(len(candidates))
     ]
     random: dict[str, float | None] = {}
-    for key in MU_N_KEYS[benchmark]:
+    for key in mu_n_keys(benchmark):
         values = [_value(m, key) for m in fixed]
         random[key] = None if any(v is None for v in values) else float(np.mean(values))  # type: ignore[arg-type]
-    return References(n=n, random=random, oracle={key: _value(oracle, key) for key in MU_N_KEYS[benchmark]})
+    return References(n=n, random=random, oracle={key: _value(oracle, key) for key in mu_n_keys(benchmark)})
 
 
 def normalized_score(value: float, random: float, oracle: float) -> float | None:
@@ -72,7 +77,7 @@ def normalized_score(value: float, random: float, oracle: float) -> float | None
 
 def mu_n(benchmark: str, metrics: Mapping[str, Any], refs: References) -> tuple[float | None, str]:
     """(µn, the metric key it was computed from) for one router's metrics on a benchmark."""
-    keys = MU_N_KEYS[benchmark]
+    keys = mu_n_keys(benchmark)
     for key in keys:
         value, random, oracle = _value(metrics, key), refs.random.get(key), refs.oracle.get(key)
         if value is not None and random is not None and oracle is not None:

@@ -107,6 +107,10 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
     ckpt_path = _resume_path(cfg, run_dir)
+    if cfg.data.dataset:  # your own dataset: the pool is the file's (or the subset data.candidates names)
+        from lightning_lookahead.data.dataset_splits import load_dataset_file
+
+        cfg.data.candidates = list(load_dataset_file(cfg.data).candidates)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(run_dir / "config.yaml", to_yaml(cfg))
     rank_zero_info(f"experiment {cfg.name} → {run_dir}\n{to_yaml(cfg)}")
@@ -207,6 +211,7 @@ def test_and_report(
         "experiment": cfg.name,
         "family": cfg.data.family,
         "protocol": cfg.data.protocol,
+        "dataset": cfg.data.dataset,
         "validation": _validation_rows(datamodule.splits.val, val_scores, candidates, cfg.name),
         "validation_loss": _loss_vs_prior(cfg, val_scores, datamodule.splits),
         "test": runs,
@@ -266,7 +271,7 @@ def results_markdown(results: Mapping[str, Any]) -> str:
     """The run's tables: validation reward and the test benchmarks, router beside the baselines."""
     val = results["validation"]
     lines = [
-        f"# {results['experiment']} ({results['family']} family, {results['protocol']} protocol)",
+        f"# {results['experiment']} ({_data_source(results)})",
         "",
         "## Validation",
         "",
@@ -305,6 +310,12 @@ def results_markdown(results: Mapping[str, Any]) -> str:
             f"took {timing['route_seconds']:.1f} s."
         )
     return "\n".join(lines) + "\n"
+
+
+def _data_source(results: Mapping[str, Any]) -> str:
+    if results.get("dataset"):
+        return f"dataset {results['dataset']}"
+    return f"{results['family']} family, {results['protocol']} protocol"
 
 
 def _flat_test_metrics(results: Mapping[str, Any]) -> dict[str, float]:

@@ -248,10 +248,15 @@ def test_score_benchmark_options_and_errors() -> None:
     assert score_benchmark("MT-Bench", mt_examples(), [1, 1, 0], PAIR, drop_unparsed=True)["score"] == 8.25
     dropped = score_benchmark("ArenaHard", arena_examples(), [1, 0, 0], PAIR, drop_null_verdicts=True)
     assert dropped["score"] == pytest.approx(100 * 8.5 / 9)
-    with pytest.raises(LookaheadError, match="did you mean 'ArenaHard'"):
+    with pytest.raises(LookaheadError, match="belongs to benchmark 'ArenaHard', not 'Arena-Hard'"):
         score_benchmark("Arena-Hard", arena_examples(), [0, 0, 0], PAIR)
     with pytest.raises(LookaheadError, match="belongs to benchmark 'GSM8k'"):
         score_benchmark("MATH", accuracy_examples(), [0, 0, 0], PAIR)
+
+
+def test_a_domain_of_your_own_dataset_scores_the_mean_raw_score() -> None:
+    items = [RoutingExample(f"q{i}", "p", ("a", "b"), (7.0, 2.0 + i), "support") for i in range(3)]
+    assert score_benchmark("support", items, [0, 1, 1], PAIR)["score"] == pytest.approx((7.0 + 3.0 + 4.0) / 3)
 
 
 # --------------------------------------------------------------------------------------------------- validation

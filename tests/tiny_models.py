@@ -9,10 +9,11 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 UNUSED = [f"[unused{j}]" for j in range(5)]
 
 
-def save_tiny_bert(out: Path, words: Sequence[str], *, dropout: float = 0.1) -> Path:
-    """A 2-layer, hidden-32 BertForMaskedLM + BertTokenizerFast over ``words`` (plus [unused0..4]) in ``out``."""
+def save_tiny_bert(out: Path, words: Sequence[str], *, dropout: float = 0.1, num_labels: int | None = None) -> Path:
+    """A 2-layer, hidden-32 BertForMaskedLM + BertTokenizerFast over ``words`` (plus [unused0..4]) in ``out``;
+    with ``num_labels``, a BertForSequenceClassification of that many outputs instead (a tiny reward model)."""
     import torch
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertTokenizerFast
 
     (out / "vocab.txt").write_text("\n".join([*SPECIALS, *UNUSED, *words]) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"))
@@ -26,8 +27,9 @@ def save_tiny_bert(out: Path, words: Sequence[str], *, dropout: float = 0.1) -> 
         max_position_embeddings=64,
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
+        num_labels=num_labels or 2,
     )
-    BertForMaskedLM(config).save_pretrained(out)
+    (BertForSequenceClassification if num_labels else BertForMaskedLM)(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 
@@ -58,12 +60,22 @@ def tiny_bpe_tokenizer(words: Sequence[str]):
     return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=LLAMA_EOS)
 
 
-def save_tiny_llama(out: Path, words: Sequence[str], *, max_positions: int = 256, kv_heads: int = 1) -> Path:
-    """A 2-layer, hidden-32 LlamaForCausalLM (tied embeddings, grouped-query attention like SmolLM2) in ``out``."""
+def save_tiny_llama(
+    out: Path,
+    words: Sequence[str],
+    *,
+    max_positions: int = 256,
+    kv_heads: int = 1,
+    num_labels: int | None = None,
+    chat_template: str | None = None,
+) -> Path:
+    """A 2-layer, hidden-32 LlamaForCausalLM (tied embeddings, grouped-query attention like SmolLM2) in ``out``;
+    with ``num_labels``, a LlamaForSequenceClassification instead (a tiny reward model)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
     tokenizer = tiny_bpe_tokenizer(words)
+    tokenizer.chat_template = chat_template
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -77,7 +89,8 @@ def save_tiny_llama(out: Path, words: Sequence[str], *, max_positions: int = 256
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=None,
+        num_labels=num_labels or 2,
     )
-    LlamaForCausalLM(config).save_pretrained(out)
+    (LlamaForSequenceClassification if num_labels else LlamaForCausalLM)(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

@@ -1,4 +1,4 @@
-"""`lookahead data fetch | check`: get the benchmark data (or check your own dataset) and confirm that it parses."""
+"""`lookahead data fetch | check | collect | score`: the benchmark data, and your own dataset from prompts to scores."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from lightning_lookahead.commands.collect import add_collect_parser
 from lightning_lookahead.commands.common import (
     EXIT_USER_ERROR,
     _add_data_dir,
@@ -15,6 +16,7 @@ from lightning_lookahead.commands.common import (
     _data_dir,
     _require_data_dir,
 )
+from lightning_lookahead.commands.score import add_score_parser
 from lightning_lookahead.errors import LookaheadError
 
 
@@ -67,7 +69,9 @@ def _check_dataset(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    data = subparsers.add_parser("data", help="fetch and check the benchmark data")
+    data = subparsers.add_parser(
+        "data", help="fetch and check the benchmark data; collect, score and check your own dataset"
+    )
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download (or copy from a mirror), verify and decompress the data")
     _add_data_dir(fetch)
@@ -97,3 +101,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--dataset", default=None, metavar="FILE", help="check your own dataset file instead (docs/data.md)"
     )
     check.set_defaults(func=cmd_data_check)
+    add_collect_parser(data_sub)
+    add_score_parser(data_sub)

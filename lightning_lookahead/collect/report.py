@@ -1,0 +1,49 @@
+"""What a collection did, per candidate: answered now, failed, skipped because earlier runs had answered."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lightning_lookahead.collect.outcome import Outcome
+
+
+@dataclass
+class CollectReport:
+    out: Path
+    candidates: list[str]
+    prompts: int
+    answered: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    prompt_tokens: Counter = field(default_factory=Counter)
+    completion_tokens: Counter = field(default_factory=Counter)
+    first_error: dict[str, str] = field(default_factory=dict)
+
+    def record(self, candidate: str, row_id: str, outcome: Outcome) -> None:
+        if not outcome.ok:
+            self.failed[candidate] += 1
+            self.first_error.setdefault(candidate, f"{row_id}: {outcome.error}")
+            return
+        self.answered[candidate] += 1
+        if outcome.tokens:
+            self.prompt_tokens[candidate] += outcome.tokens.get("prompt", 0)
+            self.completion_tokens[candidate] += outcome.tokens.get("completion", 0)
+
+    def summary(self) -> str:
+        """One line: counts for this run and tokens (prompt+completion) per candidate."""
+        tokens = ", ".join(f"{c} {self.prompt_tokens[c]}+{self.completion_tokens[c]}" for c in self.candidates)
+        return (
+            f"wrote {self.out}: {self.prompts} prompts × {len(self.candidates)} candidates; "
+            f"answered {self.answered.total()}, failed {self.failed.total()}, "
+            f"skipped {self.skipped.total()} as done; tokens (prompt+completion) {tokens}"
+        )
+
+    def warnings(self) -> list[str]:
+        """One line per candidate with failures, naming the first one."""
+        return [
+            f"warning: {c}: {self.failed[c]} failed (first: {self.first_error[c]}); rerun the same command to retry"
+            for c in self.candidates
+            if self.failed[c]
+        ]

@@ -1,0 +1,105 @@
+"""The dataset rows `lookahead data score` reads and writes: JSON lines in, the same rows out, written atomically.
+
+Only the fields scoring needs are checked (``id``, ``prompt``, ``responses``, and ``scores``, ``reference``,
+``benchmark``/``domain`` when present); every other field passes through untouched, in its original order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lightning_lookahead.errors import DataError
+
+Row = dict[str, Any]
+
+
+def read_rows(path: Path) -> list[Row]:
+    """Every row of a JSON-lines dataset (blank lines skipped); the first malformed row raises :class:`DataError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "dataset file not found")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    rows: list[Row] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"invalid JSON ({exc.msg})", line=number) from None
+        _check_row(path, number, row)
+        key = str(row["id"])
+        if key in seen:
+            raise DataError(path, f"duplicated id {row['id']!r} (first on line {seen[key]})", line=number, key="id")
+        seen[key] = number
+        rows.append(row)
+    if not rows:
+        raise DataError(path, "the dataset has no rows")
+    return rows
+
+
+def write_rows(path: Path, rows: list[Row]) -> None:
+    """Write the rows through a temporary file in the same folder and a rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_row(path: Path, line: int, row: Any) -> None:
+    if not isinstance(row, dict):
+        raise DataError(path, "expected a JSON object per line", line=line)
+    for key in ("id", "prompt", "responses"):
+        if key not in row:
+            raise DataError(path, f"missing field {key!r}", line=line, key=key)
+    if isinstance(row["id"], bool) or not isinstance(row["id"], str | int):
+        raise DataError(path, f"`id` must be a string or an integer, got {row['id']!r}", line=line, key="id")
+    _check_prompt(path, line, row["prompt"])
+    responses = row["responses"]
+    if not isinstance(responses, dict) or not responses:
+        raise DataError(path, "`responses` must be a non-empty {candidate: text} object", line=line, key="responses")
+    for name, text in responses.items():
+        if text is not None and not isinstance(text, str):
+            raise DataError(path, "a response must be a string or null", line=line, key=f"responses.{name}")
+    scores = row.get("scores")
+    if scores is not None and not isinstance(scores, dict):
+        raise DataError(path, "`scores` must be a {candidate: number or null} object", line=line, key="scores")
+    for name, value in (scores or {}).items():
+        ok = value is None or (not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value))
+        if not ok:
+            raise DataError(
+                path, f"a score must be a finite number or null, got {value!r}", line=line, key=f"scores.{name}"
+            )
+    for key in ("reference", "benchmark", "domain"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            raise DataError(path, f"`{key}` must be a string or null", line=line, key=key)
+    for key in ("score_errors", "score_details"):
+        if row.get(key) is not None and not isinstance(row[key], dict):
+            raise DataError(path, f"`{key}` must be a {{candidate: text}} object", line=line, key=key)
+
+
+def _check_prompt(path: Path, line: int, prompt: Any) -> None:
+    """A string, or a non-empty list of ``{"role": ..., "content": ...}`` messages."""
+    if isinstance(prompt, str):
+        return
+    if not isinstance(prompt, list) or not prompt:
+        raise DataError(path, "`prompt` must be a string or a non-empty list of messages", line=line, key="prompt")
+    for i, message in enumerate(prompt):
+        if not isinstance(message, dict) or "content" not in message or not isinstance(message.get("role", ""), str):
+            raise DataError(path, 'each message must be {"role": ..., "content": ...}', line=line, key=f"prompt[{i}]")

@@ -17,7 +17,7 @@ EXP ?= cpu/mlm_all
 ARGS ?=
 SEEDS ?= 42
 FAMILIES ?= code,math
-.PHONY: help install data evaluate train validate reproduce-cpu study-cpu reproduce-families test lint format bench clean
+.PHONY: help install data evaluate train validate reproduce-cpu study-cpu reproduce-families test lint format bench dry-run gpu-check clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,12 @@ bench: data ## speed benchmarks (data, evaluation, training step, routing latenc
 	$(BIN)/python benchmarks/bench_speed_options.py --data-dir $(DATA_DIR)
 	$(BIN)/python benchmarks/bench_routing.py --data-dir $(DATA_DIR) --kinds mlc,mlm,clm --threads 1
 	$(BIN)/python benchmarks/bench_server.py --requests 400 --concurrency 1,16
+
+dry-run: data ## paper-scale dry run of EXP (mlm_all, clm_code, ...): full-size steps on the CPU + GPU memory model
+	$(BIN)/python benchmarks/dry_run.py $(EXP) --set data.data_dir=$(DATA_DIR) $(ARGS)
+
+gpu-check: data ## on a CUDA machine: 16-mixed/bf16-mixed fit + test (MLM, CLM), 4-D masks, throughput -> runs/gpu_check/
+	$(BIN)/python benchmarks/gpu_check.py --data-dir $(DATA_DIR) $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv and data)
 	rm -rf runs .pytest_cache .ruff_cache

@@ -76,6 +76,10 @@ def study_runs() -> list[Run]:
     # does the subsampled MLM loss (model.mlm_max_predictions: 640 in the CPU configs) cost quality? The full loss:
     full = trained("mlm_fullloss", "cpu/mlm_all", 42, 3072)
     runs.append(Run(full.name, full.experiment, (*full.overrides, "model.mlm_max_predictions=null")))
+    # the rest of the paper's comparison (issue 12), same prompts and budget
+    runs += [trained("zooter", "cpu/zooter_all", 42, 3072), trained("routerdc", "cpu/routerdc_all", 42, 3072)]
+    # SMOOTHIE with the paper's share of neighbours (1,000 of 59,281 training prompts ≈ 52 of 3,072)
+    runs.append(Run("smoothie52-n3072", "fit:smoothie:52", ("data.max_train_prompts=3072",)))
     return runs
 
 

@@ -110,6 +110,7 @@ def _own_dataset(args: argparse.Namespace, learned: list) -> Any:
 
     from lightning_lookahead.config.layers import parse_layer
     from lightning_lookahead.config.schema import DataConfig
+    from lightning_lookahead.config.typed import config_to_dict
     from lightning_lookahead.data.dataset_file import read_dataset
     from lightning_lookahead.data.dataset_splits import dataset_splits
 
@@ -119,7 +120,8 @@ def _own_dataset(args: argparse.Namespace, learned: list) -> Any:
     for item in args.fit_set or ():
         key, _, value = item.partition("=")
         settings[key.strip().removeprefix("data.")] = OmegaConf.from_dotlist([f"v={value}"]).v
-    cfg = parse_layer(DataConfig, OmegaConf.create(settings), "data", "--dataset / --fit-set")
+    merged = OmegaConf.merge(OmegaConf.create(config_to_dict(DataConfig())), settings)  # defaults, resolved below
+    cfg = parse_layer(DataConfig, merged, "data", "--dataset / --fit-set")
     pool = None
     if args.candidates:
         pool = [c.strip() for c in args.candidates.split(",") if c.strip()]
@@ -151,6 +153,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         metavar="SPEC",
         help="oracle | random[:SEED] | fixed:MODEL | fixed:all | knn:K | hard_cluster:K | soft_cluster:K | domain "
+        "| smoothie[:N0] | rm:MODEL (reads the real responses: an upper bound) "
         "(repeatable; default oracle; docs/baselines.md)",
     )
     ev.add_argument("--benchmarks", default="all", help="'all' or comma-separated names (default all)")
@@ -195,7 +198,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--prices", type=Path, default=None, metavar="FILE", help="price YAML for --cost-sweep (default: shipped table)"
     )
-    fit = ev.add_argument_group("knn / cluster / domain references: where their training prompts come from")
+    fit = ev.add_argument_group("knn / cluster / smoothie / domain references: where their training prompts come from")
     fit.add_argument("--fit-family", default="code", help="chat | math | code | all (default code: the only labels)")
     fit.add_argument("--fit-protocol", default="paper", help="paper | kfold (kfold tests only the held-out fold)")
     fit.add_argument("--fold", type=int, default=None, help="held-out fold under --fit-protocol kfold (default 0)")

@@ -16,7 +16,7 @@ from lightning_lookahead.config.typed import at_least, between, positive
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
 
 #: Routing losses of METHOD §6 (``lightning_lookahead.routers.losses``).
-LossName = Literal["bce", "ce", "mse", "forward_kl", "reverse_kl"]
+LossName = Literal["bce", "ce", "mse", "forward_kl", "reverse_kl", "routerdc"]
 #: Per-prompt score normalisations (``lightning_lookahead.metrics.normalize``).
 ScoreNorm = Literal["min-max", "none", "softmax", "standardization"]
 #: Learning-rate schedules (names of ``transformers.get_scheduler``).
@@ -56,6 +56,9 @@ class LossConfig:
     threshold: float = field(default=0.8, metadata=between(None, 1))
     temperature: float = field(default=0.1, metadata=positive())
     score_norm: ScoreNorm = "min-max"
+    #: RouterDC's sample–LLM loss: the K+ best candidates are positives, the K− worst negatives (its paper: 3 and 3).
+    top_k: int = field(default=3, metadata=at_least(1))
+    bottom_k: int = field(default=3, metadata=at_least(1))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from lightning_lookahead.models.gt_response.config import GTResponseConfig
 from lightning_lookahead.models.mlc.config import MLCConfig
 from lightning_lookahead.models.mlm.config import MLMConfig
 from lightning_lookahead.models.predictor import Predictor, PredictorConfig
+from lightning_lookahead.models.routerdc.config import RouterDCConfig
 
 #: The training module every predictor uses unless it registers its own.
 DEFAULT_MODULE = "lightning_lookahead.routers.module:PredictorModule"
@@ -62,6 +63,12 @@ PREDICTORS: dict[str, PredictorSpec] = {
         "gt_response", GTResponseConfig, "lightning_lookahead.models.gt_response.network:build_gt_response"
     ),
     "clm": PredictorSpec("clm", CLMConfig, "lightning_lookahead.models.clm.network:build_clm"),
+    "routerdc": PredictorSpec(
+        "routerdc",
+        RouterDCConfig,
+        "lightning_lookahead.models.routerdc.network:build_routerdc",
+        "lightning_lookahead.routers.routerdc:RouterDCModule",
+    ),
 }
 
 

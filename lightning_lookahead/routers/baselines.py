@@ -114,6 +114,9 @@ BASELINE_KINDS = (
     "hard_cluster:<k>",
     "soft_cluster:<k>",
     "domain",
+    "smoothie",
+    "smoothie:<n0>",
+    "rm:<model>",
 )
 
 
@@ -143,4 +146,12 @@ def parse_router(spec: str, candidates: Sequence[str]) -> list[Router]:
         from lightning_lookahead.routers.embedding_baselines import parse_embedding_router
 
         return [parse_embedding_router(spec)]
+    if kind == "smoothie":
+        from lightning_lookahead.routers.smoothie import parse_smoothie
+
+        return [parse_smoothie(spec)]
+    if kind == "rm":  # reads the real test responses: an evaluation-only upper bound
+        from lightning_lookahead.routers.rm_selection import parse_rm_router
+
+        return [parse_rm_router(spec)]
     raise unknown_name("router", spec, BASELINE_KINDS)

@@ -21,7 +21,11 @@ from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, def
 
 
 def parse_fitted_router(spec: str, embedder: Embedder | None = None) -> FittedRouter:
-    """``domain`` or an embedding router spec (``knn:10``, ``hard_cluster:8``, ...) → an unfitted router."""
+    """``domain``, ``smoothie[:N0]`` or an embedding router spec (``knn:10``, ...) → an unfitted router."""
+    if spec.partition(":")[0] == "smoothie":
+        from lightning_lookahead.routers.smoothie import parse_smoothie
+
+        return parse_smoothie(spec, embedder)
     return DomainRouter() if spec == "domain" else parse_embedding_router(spec, embedder)
 
 

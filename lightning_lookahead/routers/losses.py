@@ -18,12 +18,18 @@ from lightning_lookahead.errors import LookaheadError, unknown_name
 RoutingLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Canonical loss names, in documentation order.
-LOSS_NAMES: tuple[str, ...] = ("bce", "ce", "mse", "forward_kl", "reverse_kl")
+LOSS_NAMES: tuple[str, ...] = ("bce", "ce", "mse", "forward_kl", "reverse_kl", "routerdc")
 
 #: Normalised scores this close below the BCE cut are labelled positive (float rounding, not a real difference).
 CUT_TOLERANCE = 1e-6
 #: Options every loss accepts (config passes them all; a loss ignores those it does not use).
-_DEFAULTS: dict[str, Any] = {"threshold": 0.8, "temperature": 0.1, "score_norm": "min-max"}
+_DEFAULTS: dict[str, Any] = {
+    "threshold": 0.8,
+    "temperature": 0.1,
+    "score_norm": "min-max",
+    "top_k": 3,
+    "bottom_k": 3,
+}
 
 
 def _normalize(scores: torch.Tensor, method: str) -> torch.Tensor:
@@ -65,7 +71,8 @@ def routing_loss(name: str, **opts: Any) -> RoutingLoss:
 
     Options (all losses accept all of them, so one config block serves every loss):
     ``threshold`` τ for ``bce`` (default 0.8; ``τ ≤ 0`` → soft targets), ``temperature`` T for the KL losses
-    (default 0.1), ``score_norm`` ∈ {min-max, none, softmax, standardization} (default min-max).
+    (default 0.1), ``score_norm`` ∈ {min-max, none, softmax, standardization} (default min-max), ``top_k`` K+ and
+    ``bottom_k`` K− for ``routerdc`` (default 3 and 3, :func:`routerdc_loss`).
     Names are matched case-insensitively with ``-``/``_`` ignored, so ``ForwardKL`` and ``forward-kl`` both work.
     """
     unknown = sorted(set(opts) - set(_DEFAULTS))
@@ -79,6 +86,10 @@ def routing_loss(name: str, **opts: Any) -> RoutingLoss:
         raise LookaheadError(f"bce threshold must be ≤ 1 (≤ 0 for soft targets), got {threshold}")
     if temperature <= 0:
         raise LookaheadError(f"KL temperature must be > 0, got {temperature}")
+    top_k, bottom_k = cfg["top_k"], cfg["bottom_k"]
+    for key, value in (("top_k", top_k), ("bottom_k", bottom_k)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise LookaheadError(f"routerdc {key} must be an integer ≥ 1, got {value!r}")
 
     key = name.lower().replace("-", "").replace("_", "")
     canonical = {n.replace("_", ""): n for n in LOSS_NAMES}.get(key)
@@ -118,14 +129,53 @@ def routing_loss(name: str, **opts: Any) -> RoutingLoss:
         log_q = F.log_softmax(z, dim=-1)
         return (log_q.exp() * (log_q - log_p)).sum() / z.shape[0]
 
+    def routerdc(logits: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        z, s = targets(logits, scores)
+        return routerdc_loss(z, s, top_k, bottom_k)
+
     losses: dict[str, RoutingLoss] = {
         "bce": bce,
         "ce": ce,
         "mse": mse,
         "forward_kl": forward_kl,
         "reverse_kl": reverse_kl,
+        "routerdc": routerdc,
     }
     return losses[canonical]
+
+
+def routerdc_pairs(normalized: torch.Tensor, top_k: int, bottom_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """RouterDC's positives ``(B, K+)`` (indices) and, per positive, its negatives ``(B, K+, N)`` (a mask).
+
+    Positives are the ``top_k`` best candidates, negatives the ``bottom_k`` worst; ties are broken by candidate
+    index (the first wins, like the decision rule) through stable sorts. A bottom candidate is a negative of a
+    positive only if it scores strictly lower: tied candidates never push each other apart, a candidate in both
+    sets (K+ + K− > N, e.g. 3 + 3 of 5) is never its own negative, and the worst candidate, picked as a positive
+    when K+ reaches it, has no negatives. This generalises the authors' 0/1 rule (positives must have score > 0,
+    negatives ≤ 0.5) to graded scores, and gives the same pairs on 0/1 scores.
+    """
+    n = normalized.shape[-1]
+    best_first = torch.sort(normalized, dim=-1, descending=True, stable=True).indices[:, : min(top_k, n)]
+    worst_first = torch.sort(normalized, dim=-1, stable=True).indices[:, : min(bottom_k, n)]
+    bottom = torch.zeros_like(normalized, dtype=torch.bool).scatter_(1, worst_first, True)
+    positive_scores = normalized.gather(1, best_first)  # (B, K+)
+    worse = normalized.unsqueeze(1) < positive_scores.unsqueeze(-1)  # (B, K+, N)
+    return best_first, worse & bottom.unsqueeze(1)
+
+
+def routerdc_loss(logits: torch.Tensor, normalized: torch.Tensor, top_k: int, bottom_k: int) -> torch.Tensor:
+    """RouterDC's sample–LLM contrastive loss, summed over positives and averaged over prompts.
+
+    ``L = (1/B) Σ_i Σ_{p ∈ P_i} −log( e^{z_p} / (e^{z_p} + Σ_{n ∈ N_i(p)} e^{z_n}) )`` with ``z`` the router's
+    logits (cosine similarity / τ for the RouterDC network) and the pairs of :func:`routerdc_pairs`. A positive
+    without negatives contributes exactly 0, so an all-equal row costs nothing.
+    """
+    z = logits.float()
+    best_first, negatives = (t.to(z.device) for t in routerdc_pairs(normalized, top_k, bottom_k))  # cut on the CPU
+    z_pos = z.gather(1, best_first)  # (B, K+)
+    z_neg = z.unsqueeze(1).expand(-1, best_first.shape[1], -1).masked_fill(~negatives, float("-inf"))
+    denominator = torch.logsumexp(torch.cat([z_pos.unsqueeze(-1), z_neg], dim=-1), dim=-1)
+    return (denominator - z_pos).sum() / z.shape[0]
 
 
 def label_prior_logits(loss: RoutingLoss, train_scores: torch.Tensor, *, max_iter: int = 200) -> torch.Tensor:

@@ -88,7 +88,13 @@ class PredictorModule(L.LightningModule):
 
     def _loss_options(self) -> dict[str, Any]:
         cfg = self.loss_config
-        return {"threshold": cfg.threshold, "temperature": cfg.temperature, "score_norm": cfg.score_norm}
+        return {
+            "threshold": cfg.threshold,
+            "temperature": cfg.temperature,
+            "score_norm": cfg.score_norm,
+            "top_k": cfg.top_k,
+            "bottom_k": cfg.bottom_k,
+        }
 
     def compute_routing_loss(self, logits: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """The configured §6 loss on raw scores (normalised inside); rebuilt per call so the module stays picklable."""

@@ -241,7 +241,14 @@ def _loss_vs_prior(cfg: DictConfig, val_scores: np.ndarray, splits: Any) -> dict
     if not splits.val:
         return None
     loss = cfg.loss
-    fn = routing_loss(loss.name, threshold=loss.threshold, temperature=loss.temperature, score_norm=loss.score_norm)
+    fn = routing_loss(
+        loss.name,
+        threshold=loss.threshold,
+        temperature=loss.temperature,
+        score_norm=loss.score_norm,
+        top_k=loss.top_k,
+        bottom_k=loss.bottom_k,
+    )
     raw = [list(e.scores) for e in splits.val]
     train = [list(e.scores) for e in splits.train]
     return routing_loss_vs_prior(fn, torch.as_tensor(val_scores), raw, train)

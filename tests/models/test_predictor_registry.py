@@ -28,13 +28,13 @@ from lightning_lookahead.models.registry import (
 
 def test_builtin_kinds() -> None:
     assert PREDICTORS["mlm"].config is MLMConfig and predictor_spec("mlc").config is MLCConfig
-    assert sorted(PREDICTORS) == ["clm", "gt_response", "mlc", "mlm"]
+    assert sorted(PREDICTORS) == ["clm", "gt_response", "mlc", "mlm", "routerdc"]
 
 
 def test_checking_a_config_imports_neither_lightning_nor_transformers() -> None:
     code = (
         "import sys; from lightning_lookahead.models.registry import validate_model_config as v; "
-        "[v({'kind': k}) for k in ('mlm', 'mlc', 'clm', 'gt_response')]; "
+        "[v({'kind': k}) for k in ('mlm', 'mlc', 'clm', 'gt_response', 'routerdc')]; "
         "print(sorted(m for m in ('lightning', 'transformers', 'torch') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -29,6 +29,9 @@ class CLMConfig(BackboneConfig):
     #: Std of the noise added to the mean-initialised ``<Model_j>`` rows; null → hidden_size^-0.5 (§7).
     id_noise_std: float | None = field(default=None, metadata=at_least(0))
 
+    #: Response positions projected to the vocabulary at once in the LM loss (bounds its logits' memory).
+    lm_loss_chunk: int = field(default=2048, metadata=at_least(1))
+
     aux_loss_name: ClassVar[str] = "lm_loss"
 
     def aux_loss_weight(self) -> float:

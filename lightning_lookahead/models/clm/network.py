@@ -1,7 +1,8 @@
 """Lookahead-CLM network (METHOD §7): the ``<Model_j>`` state through the routing head scores candidate j.
 
 Memory: the network runs as ``base model → hidden states``; the vocabulary projection (``lm_head``) is applied only
-at the positions that predict a response token, so full-vocabulary logits are never built for prompts or padding.
+at the positions that predict a response token, so full-vocabulary logits are never built for prompts or padding,
+and there ``lm_loss_chunk`` positions at a time (``chunked_loss.py``), so never for all response positions at once.
 Causal attention means the ``<Model_j>`` state never sees the response that follows it, so routing needs none.
 """
 
@@ -11,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.models.clm.chunked_loss import chunked_cross_entropy
 from lightning_lookahead.models.clm.config import CLMConfig
 from lightning_lookahead.models.clm.inputs import CLMInputs
 from lightning_lookahead.models.clm.layout import CLMLayout, additive_mask, shifted_targets
@@ -43,11 +44,12 @@ def _check_lm_head(model: nn.Module, token: int) -> None:
 class CLMNetwork(nn.Module):
     """Causal LM + routing head (one output): logit of candidate j at ``<Model_j>``; response NLL given ``labels``."""
 
-    def __init__(self, backbone: nn.Module, head: RoutingHead, n_candidates: int) -> None:
+    def __init__(self, backbone: nn.Module, head: RoutingHead, n_candidates: int, lm_loss_chunk: int = 2048) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.n_candidates = n_candidates
+        self.lm_loss_chunk = lm_loss_chunk
 
     @property
     def decoder(self) -> nn.Module:
@@ -72,12 +74,12 @@ class CLMNetwork(nn.Module):
         return self.decoder(**kwargs).last_hidden_state
 
     def lm_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Token-mean next-token NLL over the response tokens (EOS included); only those positions are projected."""
+        """Token-mean next-token NLL over the response tokens (EOS included); only those positions are projected,
+        ``lm_loss_chunk`` of them at a time."""
         where, targets = shifted_targets(labels)
         if targets.numel() == 0:
             return hidden.sum() * 0.0
-        logits = self.lm_head(hidden[:, :-1][where])
-        return F.cross_entropy(logits.float(), targets)
+        return chunked_cross_entropy(self.lm_head, hidden[:, :-1][where], targets, self.lm_loss_chunk)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> NetworkOutput:
         hidden = self.hidden_states(batch)
@@ -118,5 +120,7 @@ def build_clm(config: CLMConfig, candidates: Sequence[str]) -> Predictor:
     _check_lm_head(backbone, int(tok.eos_token_id))
     eps = float(getattr(backbone.config, "rms_norm_eps", 1e-5) or 1e-5)
     head = RoutingHead(hidden, 1, dropout=config.dropout, layer_norm_eps=eps)
-    network = CLMNetwork(backbone, head, n).train()  # from_pretrained returns eval mode
+    network = CLMNetwork(
+        backbone, head, n, lm_loss_chunk=config.lm_loss_chunk
+    ).train()  # from_pretrained returns eval mode
     return Predictor(config=config, network=network, inputs=inputs, candidates=list(candidates))

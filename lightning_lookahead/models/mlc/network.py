@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from lightning_lookahead.models.encoder import EncoderNetwork
 from lightning_lookahead.models.mlc.config import MLCConfig
-from lightning_lookahead.models.mlc.inputs import PromptInputs
 from lightning_lookahead.models.predictor import Predictor
+from lightning_lookahead.models.prompt_inputs import PromptInputs
 from lightning_lookahead.models.routing_head import RoutingHead
 
 

@@ -1,4 +1,7 @@
-"""Prompt-only inputs with the tokenizer's special tokens, cut from the LEFT (a prompt's question sits at its end)."""
+"""Prompt-only inputs with the tokenizer's special tokens, cut from the LEFT (a prompt's question sits at its end).
+
+Shared by the query-only predictors (MLC, RouterDC): ``kind`` names the predictor in the feature-cache key.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +18,19 @@ FEATURE_VERSION = 1
 
 @dataclass
 class PromptInputs:
-    """Tokenisation and collation for the query-only classifier."""
+    """Tokenisation and collation for a predictor that reads the prompt alone."""
 
     tokenizer: Any
     max_length: int
     n_candidates: int
+    kind: str = "mlc"
     fingerprint: str = field(default="")
 
     def __post_init__(self) -> None:
         self.tokenizer.truncation_side = "left"
         if not self.fingerprint:
             self.fingerprint = (
-                f"mlc-v{FEATURE_VERSION}|{tokenizer_fingerprint(self.tokenizer)}|max_length={self.max_length}"
+                f"{self.kind}-v{FEATURE_VERSION}|{tokenizer_fingerprint(self.tokenizer)}|max_length={self.max_length}"
             )
 
     def featurize(self, example: dict[str, Any]) -> dict[str, Any]:

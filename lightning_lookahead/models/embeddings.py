@@ -43,7 +43,7 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def _hash_dir(path: Path) -> str:
+def hash_dir(path: Path) -> str:
     """sha256 over every file of a model directory (names and contents), so re-saved weights change the key."""
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
@@ -82,7 +82,7 @@ class SentenceEncoder:
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             path = Path(self.source)
-            content = _hash_dir(path) if path.is_dir() else "hub"
+            content = hash_dir(path) if path.is_dir() else "hub"
             self._fingerprint = f"sentence-transformers-v{EMBEDDING_VERSION}|{self.source}|{content}|l2"
         return self._fingerprint
 

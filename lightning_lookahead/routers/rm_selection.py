@@ -25,7 +25,7 @@ import numpy as np
 
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.models.embeddings import _hash_dir, texts_sha256
+from lightning_lookahead.models.embeddings import hash_dir, texts_sha256
 from lightning_lookahead.routers.baselines import Router
 from lightning_lookahead.scorers.base import ScoreItem
 
@@ -108,7 +108,7 @@ class RewardModelRouter(Router):
             return None
         if self._model_key is None:
             local = Path(self.model)
-            content = _hash_dir(local) if local.is_dir() else "hub"
+            content = hash_dir(local) if local.is_dir() else "hub"
             self._model_key = f"reward-v{SCORE_VERSION}|{self.model}|{content}"
         texts = [f"{item.prompt}\0{item.response}" for item in items]
         key = hashlib.sha256(f"{self._model_key}\n{texts_sha256(texts)}".encode()).hexdigest()

@@ -15,13 +15,13 @@ from lightning_lookahead.errors import LookaheadError
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lightning_lookahead.data.benchmarks import load_benchmark
+    from lightning_lookahead.data.io import write_atomic
     from lightning_lookahead.evaluation import (
         evaluate_router,
         markdown_table,
         parse_benchmarks,
         picks_table,
         runs_to_json,
-        write_atomic,
     )
     from lightning_lookahead.routers.baselines import FittedRouter, parse_router
     from lightning_lookahead.routers.fitted import fit_for_evaluation

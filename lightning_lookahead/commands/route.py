@@ -65,7 +65,7 @@ def _route_costs(args: argparse.Namespace, router: Any, prompts: Sequence[str]):
 def cmd_route(args: argparse.Namespace) -> int:
     import json
 
-    from lightning_lookahead.evaluation import write_atomic
+    from lightning_lookahead.data.io import write_atomic
     from lightning_lookahead.inference import TrainedRouter
 
     prompts = _route_prompts(args)

@@ -77,7 +77,7 @@ def markdown_report(result: SweepResult) -> str:
 
 def write_cost_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, Path]:
     """``cost_quality.png``, ``cost_quality.md`` and ``cost_quality.json`` in ``out_dir``."""
-    from lightning_lookahead.evaluation import write_atomic
+    from lightning_lookahead.data.io import write_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +85,12 @@ def require(obj: dict[str, Any], key: str, path: Path, *, line: int | None = Non
             path, f"field {key!r} should be {kind.__name__}, got {type(value).__name__}", line=line, key=key
         )
     return value
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a failure never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,6 +1,26 @@
-"""Serving trained routers: load a run's export (or checkpoint) without unpickling code, and route new prompts."""
+"""Serving trained routers: load a run's export (or checkpoint) without unpickling code, and route new prompts.
 
-from lightning_lookahead.inference.export import export_router, load_checkpoint_file, load_export
-from lightning_lookahead.inference.router import RouteDecision, TrainedRouter
+The names below are imported on first use, so light modules of this package (``engine_names``, ``calibration``)
+can be read by the command-line parser without importing torch.
+"""
 
-__all__ = ["RouteDecision", "TrainedRouter", "export_router", "load_checkpoint_file", "load_export"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RouteDecision": "lightning_lookahead.inference.router",
+    "TrainedRouter": "lightning_lookahead.inference.router",
+    "export_router": "lightning_lookahead.inference.export",
+    "load_checkpoint_file": "lightning_lookahead.inference.export",
+    "load_export": "lightning_lookahead.inference.export",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -132,6 +132,7 @@ class TrainedRouter(Router):
         *,
         name: str | None = None,
         source: Path | None = None,
+        run_dir: Path | None = None,
         response_tokens: Mapping[str, float] | None = None,
     ) -> None:
         self.predictor = predictor
@@ -142,6 +143,8 @@ class TrainedRouter(Router):
         self.kind: str = str(predictor.config.kind)
         self.name: str = name or self.kind
         self.source = source
+        #: The run directory the weights came from (None for a bare export or ``.ckpt``); calibrations live there.
+        self.run_dir = run_dir
         #: Defaults of ``score_matrix`` (the Router interface has no batching or progress arguments).
         self.batch_size = 32
         self.progress = False
@@ -185,7 +188,18 @@ class TrainedRouter(Router):
         config = _run_config(source.run_dir)
         _check_run_config(config, predictor, source.run_dir)
         name = config.get("name") or saved_name or (source.run_dir or source.path).name
-        return cls(predictor, name=str(name), source=source.path, response_tokens=response_tokens)
+        return cls(
+            predictor, name=str(name), source=source.path, run_dir=source.run_dir, response_tokens=response_tokens
+        )
+
+    @property
+    def home(self) -> Path | None:
+        """Where this router's calibrations are kept: its run directory, else its export folder or .ckpt's folder."""
+        if self.run_dir is not None:
+            return self.run_dir
+        if self.source is None:
+            return None
+        return self.source if self.source.is_dir() else self.source.parent
 
     # --- scoring ----------------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_lookahead.config.compose import to_yaml
 from lightning_lookahead.costs.report import log_cost_curve
+from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.evaluation import (
@@ -31,7 +32,6 @@ from lightning_lookahead.evaluation import (
     markdown_table,
     picks_table,
     runs_to_json,
-    write_atomic,
 )
 from lightning_lookahead.inference.export import EXPORT_DIR, export_router, load_checkpoint_file
 from lightning_lookahead.inference.router import TrainedRouter

@@ -1,0 +1,134 @@
+"""Named routing settings a run keeps beside its weights: ``<run_dir>/calibrations.json``.
+
+``lookahead calibrate`` writes one entry per name (a rule, its λ or τ, and the candidate costs it was fitted with);
+``serve`` answers ``model: "router:<name>"`` with it and ``route --calibration NAME`` applies it. The costs are kept
+so a server whose costs differ from the calibration's can refuse it instead of silently missing the target.
+No torch here: the server and the CLI read this before any model loads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lightning_lookahead.data.io import write_atomic
+from lightning_lookahead.errors import DataError, LookaheadError
+
+CALIBRATIONS_FILE = "calibrations.json"
+FORMAT_VERSION = 1
+#: Names that are not valid: ``router:<name>`` must not collide with ``router:λ=...`` / ``router:lambda=...``.
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+Rule = Literal["penalty", "threshold"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One named setting: ``rule`` with ``lam`` (penalty) or ``tau`` (threshold) over ``costs`` per candidate."""
+
+    name: str
+    rule: Rule
+    candidates: tuple[str, ...]
+    #: (C,) expected USD per 1,000 requests per candidate, in ``candidates`` order, that the value was fitted with.
+    costs: tuple[float, ...]
+    lam: float = 0.0
+    tau: float = 0.5
+    #: What was asked for, e.g. ``{"cost": 2.5}`` (USD per 1,000) or ``{"share": {"model": "X", "p": 0.2}}``.
+    target: dict[str, Any] = field(default_factory=dict)
+    #: What the setting reached on the held-out part of the log, with its interval and the log's sizes.
+    achieved: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if self.rule not in ("penalty", "threshold"):
+            raise LookaheadError(f"calibration {self.name!r}: rule must be penalty or threshold, got {self.rule!r}")
+        if len(self.costs) != len(self.candidates):
+            n_costs, n_candidates = len(self.costs), len(self.candidates)
+            raise LookaheadError(f"calibration {self.name!r}: {n_costs} costs for {n_candidates} candidates")
+        if not all(math.isfinite(c) and c >= 0 for c in self.costs):
+            raise LookaheadError(f"calibration {self.name!r}: costs must be finite and ≥ 0")
+        if not (math.isfinite(self.lam) and self.lam >= 0 and 0.0 <= self.tau <= 1.0):
+            raise LookaheadError(f"calibration {self.name!r}: needs λ ≥ 0 and 0 ≤ τ ≤ 1")
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["candidates"], out["costs"] = list(self.candidates), list(self.costs)
+        return out
+
+
+def check_name(name: str) -> str:
+    """A calibration name usable as ``router:<name>``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise LookaheadError(
+            f"calibration name {name!r} must start with a letter and hold only letters, digits, '_', '.' or '-' "
+            "(at most 64 characters)"
+        )
+    return name
+
+
+def calibrations_path(home: str | Path) -> Path:
+    return Path(home) / CALIBRATIONS_FILE
+
+
+def load_calibrations(home: str | Path | None, candidates: Sequence[str] | None = None) -> dict[str, Calibration]:
+    """Every calibration stored in ``home`` (a run directory), by name; ``{}`` when there is no file.
+
+    With ``candidates``, each must be for exactly that pool in that order (else a one-line error naming the file).
+    """
+    if home is None:
+        return {}
+    path = calibrations_path(home)
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("calibrations"), dict):
+        raise DataError(path, 'expected {"version": 1, "calibrations": {name: {...}}}')
+    out = {}
+    for name, entry in raw["calibrations"].items():
+        if not isinstance(entry, dict):
+            raise DataError(path, "expected an object", key=f"calibrations.{name}")
+        try:
+            cal = Calibration(
+                name=str(name),
+                rule=entry["rule"],
+                candidates=tuple(str(c) for c in entry["candidates"]),
+                costs=tuple(float(c) for c in entry["costs"]),
+                lam=float(entry.get("lam", 0.0)),
+                tau=float(entry.get("tau", 0.5)),
+                target=dict(entry.get("target") or {}),
+                achieved=dict(entry.get("achieved") or {}),
+                created=str(entry.get("created", "")),
+            )
+        except KeyError as exc:
+            raise DataError(path, f"missing field {exc.args[0]!r}", key=f"calibrations.{name}") from None
+        except (TypeError, ValueError, LookaheadError) as exc:
+            raise DataError(path, str(exc), key=f"calibrations.{name}") from None
+        if candidates is not None and list(cal.candidates) != list(candidates):
+            raise DataError(
+                path,
+                f"fitted for candidates {list(cal.candidates)}, but the router scores {list(candidates)}",
+                key=f"calibrations.{name}",
+            )
+        out[cal.name] = cal
+    return out
+
+
+def save_calibration(home: str | Path, calibration: Calibration) -> Path:
+    """Add or replace ``calibration`` in ``home``'s file, atomically (the other entries are kept)."""
+    path = calibrations_path(home)
+    existing: Mapping[str, Calibration] = load_calibrations(home) if path.is_file() else {}
+    entries = {name: cal.to_json() for name, cal in existing.items()}
+    entries[calibration.name] = calibration.to_json()
+    for entry in entries.values():
+        entry.pop("name", None)
+    text = json.dumps({"version": FORMAT_VERSION, "calibrations": entries}, indent=2, allow_nan=False) + "\n"
+    write_atomic(path, text)
+    return path

@@ -24,6 +24,7 @@ import torch
 from lightning_lookahead.costs.rules import choose, top_choice_probabilities
 from lightning_lookahead.data.inputs import example_row, prompt_row
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE
 from lightning_lookahead.inference.export import EXPORT_DIR, META_FILE, load_checkpoint_file, load_export
 from lightning_lookahead.models.predictor import Predictor
 from lightning_lookahead.models.scoring import network_device, score_features
@@ -137,6 +138,8 @@ class TrainedRouter(Router):
     ) -> None:
         self.predictor = predictor
         self.network = predictor.network.eval()
+        #: The routing forward path ``network`` runs on (see ``use_engine``).
+        self.engine = DEFAULT_ENGINE
         #: Mean response length per candidate on the training split (from the export), for cost-aware rules.
         self.response_tokens: dict[str, float] | None = None if response_tokens is None else dict(response_tokens)
         self.candidates: list[str] = list(predictor.candidates)
@@ -170,12 +173,14 @@ class TrainedRouter(Router):
         device: str | torch.device = "cpu",
         checkpoint: str = "best",
         backbone: str | None = None,
+        engine: str = DEFAULT_ENGINE,
     ) -> TrainedRouter:
         """Load from a run directory (its ``export/``, else ``checkpoints/<checkpoint>.ckpt``), an export directory or a
         ``.ckpt`` file. No pickled code runs: safetensors, or ``torch.load(weights_only=True)`` for checkpoints.
 
         ``backbone`` replaces the saved ``model.backbone`` (e.g. the run was trained on another machine where the
         backbone lived elsewhere); its tokenizer must match the one the router was trained with.
+        ``engine`` is the routing forward path (``inference.engine_names.ENGINES``; docs/inference.md).
         """
         source = _resolve(path, checkpoint)
         if source.kind == "export":
@@ -188,9 +193,18 @@ class TrainedRouter(Router):
         config = _run_config(source.run_dir)
         _check_run_config(config, predictor, source.run_dir)
         name = config.get("name") or saved_name or (source.run_dir or source.path).name
-        return cls(
+        router = cls(
             predictor, name=str(name), source=source.path, run_dir=source.run_dir, response_tokens=response_tokens
         )
+        router.use_engine(engine)
+        return router
+
+    def use_engine(self, engine: str) -> None:
+        """Score through ``engine`` from now on (the predictor's own network is kept, untouched)."""
+        from lightning_lookahead.inference.engines import apply_engine
+
+        self.network = apply_engine(self.predictor.network.eval(), engine)
+        self.engine = engine
 
     @property
     def home(self) -> Path | None:

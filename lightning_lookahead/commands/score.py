@@ -120,23 +120,12 @@ def _summary(scorer: str, rows: list[dict[str, Any]], results: dict[Target, Any]
 
 
 def _options(args: argparse.Namespace) -> Any:
+    """The scorer settings: every ``ScorerOptions`` field is a command-line option of the same name."""
+    from dataclasses import fields
+
     from lightning_lookahead.scorers import ScorerOptions
 
-    return ScorerOptions(
-        judge_base_url=args.judge_base_url,
-        judge_model=args.judge_model,
-        judge_api_key_env=args.judge_api_key_env,
-        judge_timeout=args.judge_timeout,
-        judge_concurrency=args.judge_concurrency,
-        judge_retries=args.judge_retries,
-        batch_size=args.batch_size,
-        device=args.device,
-        max_length=args.max_length,
-        code_timeout=args.code_timeout,
-        code_memory_mb=args.code_memory_mb,
-        workers=args.workers,
-        math_timeout=args.math_timeout,
-    )
+    return ScorerOptions(**{f.name: getattr(args, f.name) for f in fields(ScorerOptions)})
 
 
 def add_score_parser(data_subparsers: argparse._SubParsersAction) -> None:

@@ -12,9 +12,6 @@ limit or text gives a new file, and a second run reads instead of re-encoding.
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -22,8 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from lightning_lookahead.errors import LookaheadError
-
-log = logging.getLogger(__name__)
+from lightning_lookahead.models.array_cache import read_array, write_array
 
 #: The default encoder: the bundled MiniLM-L6 sentence-transformers model (no download).
 DEFAULT_EMBEDDER = "minilm"
@@ -175,25 +171,7 @@ class CachedEmbedder:
 
     @staticmethod
     def _read(path: Path, n: int) -> np.ndarray | None:
-        if not path.is_file():
-            return None
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable embedding cache file %s (%s)", path, exc)
-            return None
-        return array if array.ndim == 2 and array.shape[0] == n else None
+        return read_array(path, "embedding", lambda a: a.ndim == 2 and a.shape[0] == n)
 
     def _write(self, path: Path, array: np.ndarray) -> None:
-        """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-        tmp: str | None = None
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=path.stem, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, array, allow_pickle=False)
-            os.replace(tmp, path)
-        except OSError as exc:  # a read-only cache only costs time
-            log.warning("could not cache embeddings in %s (%s)", self.cache_dir, exc)
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        write_array(path, array, "embeddings")

@@ -89,8 +89,11 @@ class EmbeddingRouter(FittedRouter):
             )
         if not examples:
             return np.zeros((0, self.n_candidates))
-        scores = self._predict(self._embed([ex.prompt for ex in examples], query=True))
-        return np.clip(scores, 0.0, 1.0)  # averages of [0, 1] vectors; the clip only removes rounding
+        return self._finish(self._predict(self._embed([ex.prompt for ex in examples], query=True)))
+
+    def _finish(self, scores: np.ndarray) -> np.ndarray:
+        """Predictions → score matrix: averages of [0, 1] vectors, so the clip only removes rounding."""
+        return np.clip(scores, 0.0, 1.0)
 
     def _fit(self, embeddings: np.ndarray, values: np.ndarray) -> None:
         raise NotImplementedError

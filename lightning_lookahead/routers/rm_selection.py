@@ -14,9 +14,6 @@ sha256 of every (prompt, response) text, so a second evaluation of the same item
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,11 +22,10 @@ import numpy as np
 
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.models.array_cache import read_array, write_array
 from lightning_lookahead.models.embeddings import hash_dir, texts_sha256
 from lightning_lookahead.routers.baselines import Router
 from lightning_lookahead.scorers.base import ScoreItem
-
-log = logging.getLogger(__name__)
 
 #: Where scores go when nobody says otherwise.
 DEFAULT_CACHE_DIR = Path("~/.cache/lightning_lookahead/reward_scores")
@@ -116,30 +112,10 @@ class RewardModelRouter(Router):
 
     @staticmethod
     def _read(path: Path | None, n: int) -> np.ndarray | None:
-        if path is None or not path.is_file():
-            return None
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable reward-score cache file %s (%s)", path, exc)
-            return None
-        return array if array.shape == (n,) else None
+        return read_array(path, "reward-score", lambda a: a.shape == (n,))
 
     def _write(self, path: Path | None, values: np.ndarray) -> None:
-        """Temporary file in the same folder, then rename; a read-only cache only costs time."""
-        if path is None:
-            return
-        tmp: str | None = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, values, allow_pickle=False)
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.warning("could not cache reward scores in %s (%s)", path.parent, exc)
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        write_array(path, values, "reward scores")
 
 
 def parse_rm_router(spec: str) -> RewardModelRouter:

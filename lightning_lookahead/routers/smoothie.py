@@ -95,16 +95,10 @@ class SmoothieRouter(KNNRouter):
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
-        """−δ per candidate from each prompt's n0 nearest training prompts (the prompt's responses are not read)."""
-        self._check_fitted()
-        if len(candidates) != self.n_candidates:
-            raise LookaheadError(
-                f"router {self.name} was fitted on {self.n_candidates} candidates, asked for {len(candidates)}"
-            )
-        if not examples:
-            return np.zeros((0, self.n_candidates))
-        return self._predict(self._embed([ex.prompt for ex in examples], query=True))
+    def _finish(self, scores: np.ndarray) -> np.ndarray:
+        """−δ per candidate from each prompt's n0 nearest training prompts, unclipped (the prompt's responses are
+        not read: ``score_matrix`` embeds only the prompt)."""
+        return scores
 
 
 def parse_smoothie(spec: str, embedder: Embedder | None = None) -> SmoothieRouter:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from lightning_lookahead.data.io import iter_jsonl, write_atomic
 from lightning_lookahead.errors import DataError
 
 Row = dict[str, Any]
@@ -23,19 +22,9 @@ def read_rows(path: Path) -> list[Row]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "dataset file not found")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     rows: list[Row] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"invalid JSON ({exc.msg})", line=number) from None
+    for number, row in iter_jsonl(path):
         _check_row(path, number, row)
         key = str(row["id"])
         if key in seen:
@@ -48,23 +37,11 @@ def read_rows(path: Path) -> list[Row]:
 
 
 def write_rows(path: Path, rows: list[Row]) -> None:
-    """Write the rows through a temporary file in the same folder and a rename: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the rows atomically (a temporary file and a rename): never half a file."""
+    write_atomic(Path(path), "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def _check_row(path: Path, line: int, row: Any) -> None:
-    if not isinstance(row, dict):
-        raise DataError(path, "expected a JSON object per line", line=line)
     for key in ("id", "prompt", "responses"):
         if key not in row:
             raise DataError(path, f"missing field {key!r}", line=line, key=key)

@@ -148,7 +148,7 @@ def test_auto_routes_by_benchmark_then_by_reference() -> None:
         ('{"id": "x", "prompt": "p", "responses": {"a": "t"}, "scores": {"a": "9"}}', "[scores.a]: a score must be"),
         ('{"id": "gsm-1", "prompt": "p", "responses": {"a": "t"}}', "rows.jsonl:2 [id]: duplicated id 'gsm-1'"),
         ('{"id": "x", "prompt": [{"role": "user"}], "responses": {"a": "t"}}', "[prompt[0]]: each message"),
-        ("[1, 2]", "rows.jsonl:2: expected a JSON object per line"),
+        ("[1, 2]", "rows.jsonl:2: expected a JSON object, got list"),
     ],
 )
 def test_a_bad_row_is_one_line_exit_2_and_nothing_written(tmp_path: Path, capsys, line: str, message: str) -> None:

@@ -8,6 +8,9 @@ nothing) this is the server's own overhead; ``--checkpoint RUN_DIR`` puts a real
 
     .venv/bin/python benchmarks/bench_server.py --requests 400 --concurrency 1,16
     .venv/bin/python benchmarks/bench_server.py --checkpoint runs/cpu_mlm_code --requests 200 --concurrency 1,16
+
+``--workers 1,2`` (with ``--checkpoint``) serves through ``lookahead serve --workers N`` instead, one fresh server per
+count, and also reports the resident memory of the whole server (parent and workers) after the run.
 """
 
 from __future__ import annotations
@@ -69,10 +72,47 @@ def serve_router(port: int, stub_url: str, checkpoint: str | None, log_file: str
     uvicorn.run(create_app(router, backends), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc): a ``lookahead serve --workers N`` parent and its workers."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc): a load-independent cost per request."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its children so far (Linux /proc): a load-independent cost."""
+    total = 0.0
+    for p in _tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, MB (shared pages counted in each, as ``ps`` does)."""
+    total_kb = 0
+    for p in _tree(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def _cli_router(port: int, stub_url: str, checkpoint: str, workers: int, log_dir: Path) -> list[str]:
+    """The ``lookahead serve`` command for ``--workers``: the run's candidates all on the stub."""
+    meta = Path(checkpoint) / "export" / "router.json"
+    candidates = json.loads((meta if meta.is_file() else Path(checkpoint) / "router.json").read_text())["candidates"]
+    backends = log_dir / "backends.yaml"
+    lines = [
+        f"  {json.dumps(c)}: {{base_url: '{stub_url}/b{i}/v1', model: upstream-{i}}}" for i, c in enumerate(candidates)
+    ]
+    backends.write_text("backends:\n" + "\n".join(lines) + "\n")
+    return [sys.executable, "-m", "lightning_lookahead.cli", "serve", "--checkpoint", checkpoint, "--backends",
+            str(backends), "--port", str(port), "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
@@ -142,6 +182,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8, help="alternating direct/routed rounds per level")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--checkpoint", default=None, help="a trained router run directory (default: keyword router)")
+    parser.add_argument(
+        "--workers", default=None, help="comma-separated `lookahead serve --workers` counts (needs --checkpoint)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--serve-router", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--stub-url", default=None, help=argparse.SUPPRESS)
@@ -152,65 +195,80 @@ def main() -> None:
         return
 
     levels = [int(c) for c in args.concurrency.split(",")]
-    stub_port, router_port = _free_port(), _free_port()
-    stub_url, router_url = f"http://127.0.0.1:{stub_port}", f"http://127.0.0.1:{router_port}"
+    if args.workers and not args.checkpoint:
+        parser.error("--workers needs --checkpoint (the keyword router is not served by `lookahead serve`)")
+    stub_port = _free_port()
+    stub_url = f"http://127.0.0.1:{stub_port}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled"}
     log_dir = Path(tempfile.mkdtemp(prefix="bench-server-"))
-    router_cmd = [sys.executable, __file__, "--serve-router", str(router_port), "--stub-url", stub_url]
-    router_cmd += ["--log-file", str(log_dir / "router.log")]
-    router_cmd += ["--checkpoint", args.checkpoint] if args.checkpoint else []
-    procs = [
-        subprocess.Popen([sys.executable, str(STUB), "--port", str(stub_port)], env=env),
-        subprocess.Popen(router_cmd, env=env),
-    ]
+    stub = subprocess.Popen([sys.executable, str(STUB), "--port", str(stub_port)], env=env)
+    rows, servers = [], []
     try:
-        _wait_healthy(f"{stub_url}/docs", procs[0], 30)
-        _wait_healthy(f"{router_url}/health", procs[1], 300)
-        kind = httpx.get(f"{router_url}/health").json()["router_kind"]
-        rows = []
-        targets = {
-            "direct": (f"{stub_url}/b0/v1/chat/completions", "upstream-0"),
-            "router": (f"{router_url}/v1/chat/completions", "router"),
-        }
-        rows = []
-        for level in levels:
-            cpu = [_cpu_seconds(p.pid) for p in procs]
-            result = asyncio.run(_measure(targets, args.requests, level, args.rounds, args.warmup))
-            stub_cpu, router_cpu = (_cpu_seconds(p.pid) - c for p, c in zip(procs, cpu, strict=True))
-            sent = args.requests + args.warmup
-            cpu_ms = {"router_cpu_ms_per_request": 1000 * router_cpu / sent,
-                      "stub_cpu_ms_per_request": 1000 * stub_cpu / (2 * sent)}  # fmt: skip
-            rows.append({"concurrency": level, **result, **cpu_ms})
-        health = httpx.get(f"{router_url}/health").json()
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
+        _wait_healthy(f"{stub_url}/docs", stub, 30)
+        for workers in [int(w) for w in args.workers.split(",")] if args.workers else [None]:
+            router_port = _free_port()
+            router_url = f"http://127.0.0.1:{router_port}"
+            if workers is None:
+                router_cmd = [sys.executable, __file__, "--serve-router", str(router_port), "--stub-url", stub_url]
+                router_cmd += ["--log-file", str(log_dir / "router.log")]
+                router_cmd += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+            else:
+                router_cmd = _cli_router(router_port, stub_url, args.checkpoint, workers, log_dir)
+            router = subprocess.Popen(router_cmd, env=env)
+            procs = [stub, router]
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                _wait_healthy(f"{router_url}/ready", router, 600)
+                kind = httpx.get(f"{router_url}/health").json()["router_kind"]
+                targets = {
+                    "direct": (f"{stub_url}/b0/v1/chat/completions", "upstream-0"),
+                    "router": (f"{router_url}/v1/chat/completions", "router"),
+                }
+                for level in levels:
+                    cpu = [_cpu_seconds(p.pid) for p in procs]
+                    result = asyncio.run(_measure(targets, args.requests, level, args.rounds, args.warmup))
+                    stub_cpu, router_cpu = (_cpu_seconds(p.pid) - c for p, c in zip(procs, cpu, strict=True))
+                    sent = args.requests + args.warmup
+                    cpu_ms = {"router_cpu_ms_per_request": 1000 * router_cpu / sent,
+                              "stub_cpu_ms_per_request": 1000 * stub_cpu / (2 * sent)}  # fmt: skip
+                    rows.append({"workers": workers, "concurrency": level, **result, **cpu_ms})
+                calls = httpx.get(f"{router_url}/health").json()["routing_calls"]
+                servers.append({"workers": workers, "router": kind, "rss_mb": _rss_mb(router.pid), "calls": calls})
+            finally:
+                _stop(router)
+    finally:
+        _stop(stub)
 
-    print(f"router: {kind}; {args.requests} measured requests per row in {args.rounds} alternating rounds; "
-          f"{health['routing_calls']} routing calls in all; request log: {log_dir / 'router.log'}")  # fmt: skip
-    print("| concurrency | target | p50 ms | p95 ms | mean ms | req/s | errors |")
-    print("|---|---|---|---|---|---|---|")
+    for server in servers:
+        served = f"`lookahead serve --workers {server['workers']}`" if server["workers"] else "one process"
+        print(f"router: {server['router']} ({served}); {server['calls']} routing calls reported by the worker "
+              f"asked; server RSS after the run {server['rss_mb']:.0f} MB")  # fmt: skip
+    print(f"{args.requests} measured requests per row in {args.rounds} alternating rounds; logs: {log_dir}")
+    print("| workers | concurrency | target | p50 ms | p95 ms | mean ms | req/s | errors |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         for target in ("direct", "router"):
             r = row[target]
-            print(f"| {row['concurrency']} | {target} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['mean_ms']:.2f} | "
-                  f"{r['rps']:.0f} | {r['errors']} |")  # fmt: skip
+            print(f"| {row['workers'] or 1} | {row['concurrency']} | {target} | {r['p50_ms']:.2f} | "
+                  f"{r['p95_ms']:.2f} | {r['mean_ms']:.2f} | {r['rps']:.0f} | {r['errors']} |")  # fmt: skip
     for row in rows:
         d, r = row["direct"], row["router"]
-        print(f"added at concurrency {row['concurrency']}: p50 {r['p50_ms'] - d['p50_ms']:+.2f} ms, "
-              f"p95 {r['p95_ms'] - d['p95_ms']:+.2f} ms; CPU per request: router process "
-              f"{row['router_cpu_ms_per_request']:.2f} ms, stub {row['stub_cpu_ms_per_request']:.2f} ms")  # fmt: skip
+        print(f"added at workers {row['workers'] or 1}, concurrency {row['concurrency']}: p50 "
+              f"{r['p50_ms'] - d['p50_ms']:+.2f} ms, p95 {r['p95_ms'] - d['p95_ms']:+.2f} ms; CPU per request: "
+              f"router {row['router_cpu_ms_per_request']:.2f} ms, "
+              f"stub {row['stub_cpu_ms_per_request']:.2f} ms")  # fmt: skip
     if args.json:
-        summary = {"router": kind, "routing_calls": health["routing_calls"], "rows": rows}
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+        args.json.write_text(json.dumps({"servers": servers, "rows": rows}, indent=2) + "\n")
         print(f"wrote {args.json}")
     if any(row[t]["errors"] for row in rows for t in ("direct", "router")):
         raise SystemExit("some requests failed or came back with another request's answer")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 if __name__ == "__main__":

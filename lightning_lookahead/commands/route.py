@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
 
 
 def _route_prompts(args: argparse.Namespace) -> list[str]:
@@ -62,17 +63,86 @@ def _route_costs(args: argparse.Namespace, router: Any, prompts: Sequence[str]):
     return usd_per_1000_prompts(prompt_tokens, response, load_prices(args.prices), candidates)
 
 
+def _calibrated_costs(args: argparse.Namespace, router: Any):
+    """The costs of calibration ``args.calibration`` (``lookahead calibrate``); sets ``args.rule/lam/tau`` from it,
+    so whatever routes next applies exactly the calibrated setting."""
+    import numpy as np
+
+    from lightning_lookahead.inference.calibrations import calibrations_path, load_calibrations
+
+    given = [f"--{k.replace('_', '-')}" for k, default in _SETTING_DEFAULTS.items() if getattr(args, k) != default]
+    if given:
+        raise LookaheadError(f"--calibration {args.calibration} sets the rule, λ/τ and costs; drop {', '.join(given)}")
+    calibrations = load_calibrations(router.home, router.candidates)
+    if args.calibration not in calibrations:
+        known = ", ".join(sorted(calibrations)) or "none"
+        raise LookaheadError(
+            f"no calibration {args.calibration!r} in {calibrations_path(router.home)} (known: {known}); "
+            "write one with `lookahead calibrate`"
+        )
+    cal = calibrations[args.calibration]
+    args.rule, args.lam, args.tau = cal.rule, cal.lam, cal.tau
+    return np.asarray(cal.costs, dtype=np.float64)
+
+
+#: What --calibration replaces: each of these must be left at its default when it is given.
+_SETTING_DEFAULTS = {"rule": "argmax", "lam": 0.0, "tau": 0.5, "prices": None, "output_tokens": None}
+
+
+def _route_file(args: argparse.Namespace) -> int:
+    """``--file LOG --out OUT``: sharded and resumable, on one process or ``--devices N`` (inference/bulk)."""
+    from lightning_lookahead.inference import TrainedRouter
+    from lightning_lookahead.inference.bulk import BulkJob, RouteSettings, Routing, route_file
+
+    if args.prompts:
+        raise LookaheadError("give prompts as arguments or with --file, not both")
+    if args.file is None or str(args.file) == "-" or args.out is None:
+        raise LookaheadError("--devices N > 1 routes a prompt file: pass --file LOG and --out OUT")
+    if args.devices > 1 and args.device != "cpu":
+        raise LookaheadError("--device is for one process; with --devices N choose GPUs with --accelerator gpu")
+
+    def load(device: str) -> Routing:  # once per process: --calibration rewrites args.rule/lam/tau
+        router = TrainedRouter.from_checkpoint(args.checkpoint, device=device, engine=args.engine)
+        if args.calibration:
+            fixed = _calibrated_costs(args, router)
+            source = {"calibration": args.calibration, "costs": fixed.tolist()}
+            costs = lambda _router, _prompts: fixed  # noqa: E731
+        else:
+            source = {} if args.rule == "argmax" else _price_source(args)
+            costs = lambda router, prompts: _route_costs(args, router, prompts)  # noqa: E731
+        settings = RouteSettings(args.rule, args.lam, args.tau, args.batch_size, args.engine, source)
+        return Routing(router, settings, costs)
+
+    job = BulkJob(args.file, args.out, args.shard_size, args.devices, args.accelerator, args.device, args.restart)
+    return route_file(job, load)
+
+
+def _price_source(args: argparse.Namespace) -> dict[str, Any]:
+    """Where a cost rule's prices and response lengths come from, as a resumed bulk run must match them."""
+    from lightning_lookahead.inference.bulk.parts import file_sha256
+
+    if args.prices is None:
+        prices = "shipped"
+    elif Path(args.prices).is_file():
+        prices = file_sha256(Path(args.prices))
+    else:
+        raise LookaheadError(f"price table {args.prices} not found")
+    return {"prices": prices, "output_tokens": args.output_tokens}
+
+
 def cmd_route(args: argparse.Namespace) -> int:
     import json
 
     from lightning_lookahead.data.io import write_atomic
     from lightning_lookahead.inference import TrainedRouter
 
+    if args.devices > 1 or (args.file is not None and str(args.file) != "-" and args.out is not None):
+        return _route_file(args)
     prompts = _route_prompts(args)
     if not prompts:
         raise LookaheadError("no prompts to route (the input is empty)")
-    router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device)
-    costs = _route_costs(args, router, prompts)
+    router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device, engine=args.engine)
+    costs = _calibrated_costs(args, router) if args.calibration else _route_costs(args, router, prompts)
     decisions = router.route(
         prompts,
         batch_size=args.batch_size,
@@ -136,6 +206,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="expected response length in tokens for every candidate (default: each candidate's mean on the run's "
         "training split, recorded in its export)",
     )
+    route.add_argument(
+        "--calibration",
+        default=None,
+        metavar="NAME",
+        help="apply a setting saved by `lookahead calibrate` (rule, λ/τ and costs; replaces --rule/--lam/--tau)",
+    )
+    route.add_argument(
+        "--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"routing forward path (default {DEFAULT_ENGINE})"
+    )
+    bulk = route.add_argument_group("bulk routing (--file LOG --out OUT: sharded, resumable; docs/inference.md)")
+    bulk.add_argument("--devices", type=int, default=1, help="processes (CPU) or GPUs to route on (default 1)")
+    bulk.add_argument(
+        "--accelerator", choices=["cpu", "gpu", "auto"], default="cpu", help="what --devices counts (default cpu)"
+    )
+    bulk.add_argument("--shard-size", type=int, default=4096, help="prompts per resumable shard (default 4096)")
+    bulk.add_argument("--restart", action="store_true", help="drop OUT.parts left by an earlier run; start afresh")
     route.set_defaults(func=cmd_route)
 
     export = subparsers.add_parser(

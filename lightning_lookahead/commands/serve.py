@@ -3,39 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from lightning_lookahead.errors import LookaheadError
-
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from lightning_lookahead.serving import ServerSettings, create_app, load_backends, serve
+    from lightning_lookahead import serving
 
-    if not args.backends.is_file():  # fail before the slow model load
-        raise LookaheadError(f"{args.backends}: backends file not found (see examples/backends.yaml)")
-    if args.max_body_bytes < 1 or args.backend_timeout <= 0:
-        raise LookaheadError("--max-body-bytes and --backend-timeout must be positive")
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise LookaheadError(f"--api-key-env {args.api_key_env}: that environment variable is not set or empty")
-    from lightning_lookahead.inference.router import TrainedRouter
-
-    router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device)
-    backends = load_backends(args.backends, router.candidates, default_timeout=args.backend_timeout)
-    settings = ServerSettings(
-        api_key=api_key,
-        max_body_bytes=args.max_body_bytes,
+    spec = serving.ServeSpec(
+        checkpoint=str(args.checkpoint),
+        backends=str(args.backends),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        device=args.device,
+        engine=args.engine,
+        backend_timeout=args.backend_timeout,
+        prices=None if args.prices is None else str(args.prices),
+        api_key_env=args.api_key_env,
         route_on=args.route_on,
-        default_costs=_price_table_costs(router, args.prices),
+        max_body_bytes=args.max_body_bytes,
+        max_batch=args.max_batch,
+        max_in_flight=args.max_in_flight,
+        max_queue=args.max_queue,
+        graceful_timeout=args.graceful_timeout,
+        log_level=args.log_level,
     )
-    if api_key is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+    spec.check()  # one-line errors before any process starts or any model loads
+    if spec.api_key_env is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host} without auth (set --api-key-env)", file=sys.stderr)
-    print(f"routing {router.kind} router over {len(backends)} backends on http://{args.host}:{args.port}/v1")
-    serve(create_app(router, backends, settings), host=args.host, port=args.port, log_level=args.log_level)
+    workers = f"{spec.workers} worker processes" if spec.workers > 1 else "one process"
+    print(
+        f"serving {args.checkpoint} on http://{args.host}:{args.port}/v1 with {workers}; "
+        "GET /ready answers 200 once the router has loaded"
+    )
+    serving.serve(spec)
     return 0
 
 
@@ -46,23 +48,22 @@ def _price_table_costs(router, prices: Path | None):
     tokenised per request), so differences in input price between candidates are ignored; a ``cost`` per backend in
     backends.yaml replaces this.
     """
-    if router.response_tokens is None or not set(router.candidates) <= set(router.response_tokens):
-        return None
-    import numpy as np
+    from lightning_lookahead.costs.request_costs import price_table_costs
 
-    from lightning_lookahead.costs.prices import load_prices
-    from lightning_lookahead.costs.token_counts import usd_per_1000_prompts
-
-    tokens = np.array([router.response_tokens[c] for c in router.candidates], dtype=np.float64)
-    return usd_per_1000_prompts(np.zeros(1), tokens, load_prices(prices), router.candidates)[0]
+    return price_table_costs(router.candidates, router.response_tokens, prices)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
+
     srv = subparsers.add_parser("serve", help="OpenAI-compatible routing server in front of the candidates' backends")
     srv.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory, its export/ or a .ckpt")
     srv.add_argument("--backends", type=Path, required=True, metavar="FILE", help="YAML like examples/backends.yaml")
     srv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument(
+        "--workers", type=int, default=1, help="worker processes behind the port, each with its own router (default 1)"
+    )
     srv.add_argument("--api-key-env", default=None, metavar="NAME", help="require `Bearer $NAME` on /v1/* (optional)")
     srv.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body (default 4 MiB)")
     srv.add_argument(
@@ -73,11 +74,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     srv.add_argument("--device", default="cpu", help="torch device of the router (default cpu)")
     srv.add_argument(
+        "--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"routing forward path (default {DEFAULT_ENGINE})"
+    )
+    srv.add_argument(
         "--prices",
         type=Path,
         default=None,
         help="price YAML for router:λ=... when backends.yaml sets no cost (default: the shipped table, with the "
         "run's mean response lengths)",
+    )
+    srv.add_argument("--max-batch", type=int, default=32, help="most prompts in one routing call (default 32)")
+    srv.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=256,
+        help="chat requests handled at once per worker; more get 503 overloaded + Retry-After (default 256)",
+    )
+    srv.add_argument(
+        "--max-queue",
+        type=int,
+        default=128,
+        help="prompts waiting to be routed per worker; more get 503 overloaded + Retry-After (default 128)",
+    )
+    srv.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long in-flight requests may take to finish before the server exits (default 30)",
     )
     srv.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     srv.set_defaults(func=cmd_serve)

@@ -203,7 +203,7 @@ class TrainedRouter(Router):
         """Score through ``engine`` from now on (the predictor's own network is kept, untouched)."""
         from lightning_lookahead.inference.engines import apply_engine
 
-        self.network = apply_engine(self.predictor.network.eval(), engine)
+        self.network = apply_engine(self.predictor, engine)
         self.engine = engine
 
     @property

@@ -12,13 +12,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
-from lightning_lookahead.metrics.benchmarks import arena_hard_metrics, mt_bench_metrics
 
 
 def item_terms(
     benchmark: str, examples: Sequence[RoutingExample], choices: Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-item numerators and denominators and the scale such that metric = scale · Σnum / Σden."""
+    # Here, not at the top: the benchmark metrics import torch, the intervals below need only numpy (calibrate).
+    from lightning_lookahead.metrics.benchmarks import arena_hard_metrics, mt_bench_metrics
+
     n = len(examples)
     if benchmark == "ArenaHard":
         num, den = np.zeros(n), np.zeros(n)

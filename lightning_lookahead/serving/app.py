@@ -1,63 +1,67 @@
 """The routing server: an OpenAI-compatible ``/v1/chat/completions`` that routes, forwards and relays.
 
-Each request is routed (``model: router`` or ``router:λ=<value>``), forwarded to the chosen candidate's
-OpenAI-compatible backend with ``model`` replaced by that backend's own model name, and the backend's answer is
-returned with the chosen candidate in the ``model`` field and the ``x-lookahead-model`` header. Failures never hang:
-every backend call is bounded (504), an unreachable or broken backend is a 502, and a backend's own 4xx/5xx is passed
-through with its body. See docs/serving.md.
+Each request is routed (``model: router``, ``router:λ=<value>`` or a named calibration ``router:<name>``), forwarded
+to the chosen candidate's OpenAI-compatible backend with ``model`` replaced by that backend's own model name, and the
+backend's answer is returned with the chosen candidate in the ``model`` field and the ``x-lookahead-model`` header.
+Failures never hang: every backend call is bounded (504), an unreachable or broken backend is a 502, a backend's own
+4xx/5xx is passed through with its body, and an overloaded server sheds requests (503 + Retry-After). The router can
+be loaded in the app's lifespan (``loader=``), in a thread, so ``/health`` answers at once and ``/ready`` turns 200
+when routing can start. See docs/serving.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
-import re
+import os
 import time
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import anyio
+import anyio.to_thread
 import httpx
 import numpy as np
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lightning_lookahead import __version__
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.calibrations import load_calibrations
 from lightning_lookahead.serving.backends import Backend, candidate_costs
-from lightning_lookahead.serving.batcher import RouteBatcher
-from lightning_lookahead.serving.schemas import (
-    ROUTER_MODEL,
-    ChatCompletionRequest,
-    RouteOn,
-    error_body,
-    is_router_model,
-    parse_router_model,
-)
+from lightning_lookahead.serving.batcher import QueueFull, RouteBatcher
+from lightning_lookahead.serving.errors import RETRY_AFTER_NOT_READY_S, ApiError, error_body, overloaded
+from lightning_lookahead.serving.metrics import ServerMetrics
+from lightning_lookahead.serving.middleware import LOG_SCOPE_KEY, AdmissionMiddleware, BodyLimitMiddleware
+from lightning_lookahead.serving.requestlog import REQUEST_ID_HEADER, RequestLog, request_id
+from lightning_lookahead.serving.routing import UNKNOWN, ModelCatalog, Target
+from lightning_lookahead.serving.schemas import ChatCompletionRequest, LookaheadOptions, RouteOn
+from lightning_lookahead.serving.upstream import Forwarder
 
 if TYPE_CHECKING:
-    from lightning_lookahead.inference.router import TrainedRouter
+    from lightning_lookahead.inference.router import RouteDecision, TrainedRouter
 
 log = logging.getLogger("lightning_lookahead.serving")
 
 MODEL_HEADER = "x-lookahead-model"
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+#: Request header that opts in to per-candidate scores; the answer then carries them in ``SCORES_HEADER``.
+RETURN_SCORES_HEADER = "x-lookahead-return-scores"
+SCORES_HEADER = "x-lookahead-scores"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     """Server-wide options; per-backend timeouts live in backends.yaml."""
 
-    #: Bearer token required on /v1/* (None: no auth). /health stays open for load balancers.
+    #: Bearer token required on /v1/* (None: no auth). /health, /ready and /metrics stay open for probes/scrapers.
     api_key: str | None = None
     #: Largest request body accepted, counted as it arrives (so a missing or false Content-Length does not help).
     max_body_bytes: int = 4 * 1024 * 1024
@@ -72,91 +76,146 @@ class ServerSettings:
     #: (C,) expected USD per 1,000 requests used when the backends file sets no ``cost`` (e.g. from the price table
     #: and the run's recorded response lengths, see ``lookahead serve``); None: cost-aware models are refused.
     default_costs: np.ndarray | None = None
+    #: Chat requests handled at once by this process (routing, forwarding, streaming); more get 503 ``overloaded``.
+    max_in_flight: int = 256
+    #: Prompts waiting for a routing call; more get 503 ``overloaded`` (bounds the routing delay when the router is
+    #: the bottleneck).
+    max_queue: int = 128
+    #: Worker processes serving this port (``/ready`` waits for all of them in multiprocess mode).
+    workers: int = 1
 
 
-class ApiError(Exception):
-    """An error answered in OpenAI's error format."""
+@dataclass(frozen=True)
+class LoadedRouter:
+    """What a loader hands the app: the router, every candidate's backend, and costs when backends set none."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.code = status, message, type_, code
-
-    def response(self, headers: Mapping[str, str] | None = None) -> JSONResponse:
-        return JSONResponse(error_body(self.message, self.type, self.code), status_code=self.status, headers=headers)
+    router: TrainedRouter
+    backends: Mapping[str, Backend]
+    default_costs: np.ndarray | None = None
 
 
-class BodyLimitMiddleware:
-    """413 for bodies over ``max_bytes``: from Content-Length when given, else by counting bytes as they arrive."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._too_large().response()(scope, receive, send)
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._too_large()
-            return message
-
-        await self.app(scope, limited, send)
-
-    def _too_large(self) -> ApiError:
-        return ApiError(413, f"request body is larger than {self.max_bytes} bytes", code="request_too_large")
+RouterLoader = Callable[[], LoadedRouter]
 
 
 class _State:
-    def __init__(self, router: TrainedRouter, backends: Mapping[str, Backend], settings: ServerSettings) -> None:
-        self.router, self.backends, self.settings = router, dict(backends), settings
-        self.candidates = list(router.candidates)
-        self.costs = candidate_costs(self.backends, self.candidates)
-        if self.costs is None and settings.default_costs is not None:
-            self.costs = np.asarray(settings.default_costs, dtype=np.float64)
-        self.batcher = RouteBatcher(router, self.costs, settings.max_batch)
-        self.client: httpx.AsyncClient | None = None
+    """Everything one app holds; the router part is filled in by ``install`` (at once, or once a loader is done)."""
+
+    def __init__(self, settings: ServerSettings, metrics: ServerMetrics) -> None:
+        self.settings, self.metrics = settings, metrics
+        self.router: TrainedRouter | None = None
+        self.backends: dict[str, Backend] = {}
+        self.candidates: list[str] = []
+        self.costs: np.ndarray | None = None
+        self.catalog: ModelCatalog | None = None
+        self.batcher: RouteBatcher | None = None
+        self.forwarder: Forwarder | None = None
+        self.load_error: str | None = None
+        self.in_flight = 0
         self.started = time.monotonic()
+
+    def install(self, loaded: LoadedRouter) -> None:
+        """Check and adopt a loaded router (LookaheadError for a mismatch); ``start`` begins routing."""
+        router, backends = loaded.router, dict(loaded.backends)
+        missing = [c for c in router.candidates if c not in backends]
+        if missing:
+            raise LookaheadError(f"no backend for candidate(s) {', '.join(map(repr, missing))}")
+        if getattr(router, "needs_responses", False):
+            raise LookaheadError(
+                f"a {router.kind!r} router reads the candidates' real responses; it cannot route new prompts"
+            )
+        candidates = list(router.candidates)
+        costs = candidate_costs(backends, candidates)
+        default = loaded.default_costs if loaded.default_costs is not None else self.settings.default_costs
+        if costs is None and default is not None:
+            costs = np.asarray(default, dtype=np.float64)
+        calibrations = load_calibrations(getattr(router, "home", None), candidates)
+        catalog = ModelCatalog(candidates, costs, calibrations, self.settings.allow_direct)
+        catalog.warn_about_costs()
+        self.batcher = RouteBatcher(
+            router,
+            self.settings.max_batch,
+            self.settings.max_queue,
+            on_batch=self.metrics.route_batch_size.observe,
+            on_depth=self.metrics.queue_depth.set,
+        )
+        self.router, self.backends, self.candidates, self.costs, self.catalog = (
+            router, backends, candidates, costs, catalog
+        )  # fmt: skip
+
+    def start(self) -> None:
+        assert self.batcher is not None
+        self.batcher.start()
+        self.metrics.ready.set(1)
+
+    async def stop(self) -> None:
+        self.metrics.ready.set(0)
+        if self.batcher is not None:
+            await self.batcher.stop()
+
+    @property
+    def ready(self) -> bool:
+        return self.batcher is not None and self.batcher.running and self.forwarder is not None
+
+    @property
+    def not_ready_reason(self) -> str:
+        if self.load_error is not None:
+            return f"the router failed to load: {self.load_error}"
+        return "the router is still loading; retry shortly"
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.settings.max_in_flight
+
+    def count_error(self, code: str) -> None:
+        self.metrics.errors.labels(code).inc()
 
 
 def create_app(
-    router: TrainedRouter, backends: Mapping[str, Backend], settings: ServerSettings | None = None
+    router: TrainedRouter | None = None,
+    backends: Mapping[str, Backend] | None = None,
+    settings: ServerSettings | None = None,
+    *,
+    loader: RouterLoader | None = None,
+    on_load_error: Callable[[str], None] | None = None,
 ) -> FastAPI:
-    """The FastAPI app; ``backends`` must hold every router candidate (``load_backends`` guarantees it)."""
+    """The FastAPI app, from a loaded ``router`` and its ``backends`` (checked now), or from a ``loader`` that the
+    app's lifespan runs in a thread (``/ready`` answers 503 until it is done; ``on_load_error`` hears a failure)."""
     settings = settings or ServerSettings()
-    missing = [c for c in router.candidates if c not in backends]
-    if missing:
-        raise LookaheadError(f"no backend for candidate(s) {', '.join(map(repr, missing))}")
-    if getattr(router, "needs_responses", False):
-        raise LookaheadError(
-            f"a {router.kind!r} router reads the candidates' real responses; it cannot route new prompts"
-        )
-    state = _State(router, backends, settings)
+    if (router is None) == (loader is None) or (router is not None and backends is None):
+        raise ValueError("create_app needs a router and its backends, or a loader")
+    if min(settings.max_in_flight, settings.max_queue, settings.max_batch, settings.max_body_bytes) < 1:
+        raise LookaheadError("max_in_flight, max_queue, max_batch and max_body_bytes must be ≥ 1")
+    metrics = ServerMetrics()
+    state = _State(settings, metrics)
+    if router is not None:
+        assert backends is not None
+        state.install(LoadedRouter(router, backends))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=64)
+        loading: asyncio.Task[None] | None = None
         async with httpx.AsyncClient(limits=limits) as client:
-            state.client = client
-            state.batcher.start()
+            state.forwarder = Forwarder(client, metrics, state.count_error)
+            if loader is None:
+                state.start()
+            else:
+                loading = asyncio.get_running_loop().create_task(_load(state, loader, on_load_error))
             try:
                 yield
             finally:
-                await state.batcher.stop()
+                if loading is not None:
+                    loading.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loading
+                await state.stop()
+                metrics.close()
 
     app = FastAPI(title="lightning_lookahead router", version=__version__, lifespan=lifespan)
     app.state.lookahead = state
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    _add_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, on_refuse=state.count_error)
+    app.add_middleware(AdmissionMiddleware, state=state)  # outermost: refuses before any body is read
+    _add_error_handlers(app, state)
 
     def authorize(request: Request) -> None:
         if settings.api_key is None:
@@ -167,24 +226,61 @@ def create_app(
             raise ApiError(401, message, code="invalid_api_key")
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "router_kind": state.router.kind,
+    async def health() -> Response:
+        """Liveness: answers at once, also while the router loads; 503 only when loading failed."""
+        router_ = state.router
+        body = {
+            "status": "failed" if state.load_error else "ok",
+            "ready": state.ready,
+            "pid": os.getpid(),
+            "router_kind": None if router_ is None else router_.kind,
+            "engine": getattr(router_, "engine", None),
             "candidates": state.candidates,
+            "calibrations": [] if state.catalog is None else sorted(state.catalog.calibrations),
             "cost_aware": state.costs is not None,
             "uptime_s": round(time.monotonic() - state.started, 3),
-            "routing_calls": state.batcher.batches,
+            "routing_calls": 0 if state.batcher is None else state.batcher.batches,
+            "in_flight": state.in_flight,
+            "queue_depth": 0 if state.batcher is None else state.batcher.depth,
         }
+        if state.load_error:
+            body["error"] = state.load_error
+        return JSONResponse(body, status_code=503 if state.load_error else 200)
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        """Readiness: 200 once the router is loaded and routing runs (in every worker), else 503 (no traffic yet)."""
+        workers = {"workers": settings.workers}
+        if metrics.multiprocess:  # one port, several processes: ready once every one of them is
+            workers["workers_ready"] = metrics.ready_workers()
+        if state.ready and workers.get("workers_ready", settings.workers) >= settings.workers:
+            return JSONResponse({"status": "ready", **workers})
+        status = "failed" if state.load_error else "loading"
+        body = {"status": status, **workers, **({"error": state.load_error} if state.load_error else {})}
+        return JSONResponse(body, status_code=503, headers={"retry-after": str(RETRY_AFTER_NOT_READY_S)})
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        content, media_type = metrics.render()
+        return Response(content, media_type=media_type)
 
     @app.get("/v1/models", dependencies=[Depends(authorize)])
     async def models() -> dict[str, Any]:
+        assert state.catalog is not None  # admission answers 503 until ready
         created = int(time.time())
-        ids = [ROUTER_MODEL, *(state.candidates if settings.allow_direct else [])]
-        return {
-            "object": "list",
-            "data": [{"id": i, "object": "model", "created": created, "owned_by": "lightning_lookahead"} for i in ids],
-        }
+        data = []
+        for model_id in state.catalog.ids():
+            entry: dict[str, Any] = {
+                "id": model_id,
+                "object": "model",
+                "created": created,
+                "owned_by": "lightning_lookahead",
+            }
+            detail = state.catalog.describe(model_id)
+            if detail is not None:
+                entry["lookahead"] = detail
+            data.append(entry)
+        return {"object": "list", "data": data}
 
     @app.post(
         "/v1/chat/completions",
@@ -202,33 +298,70 @@ def create_app(
     return app
 
 
-async def _chat(state: _State, request: Request) -> Response:
+async def _load(state: _State, loader: RouterLoader, on_load_error: Callable[[str], None] | None) -> None:
+    """Run the loader in a thread (the event loop keeps answering /health), then start routing."""
     started = time.perf_counter()
-    rid = request.headers.get(REQUEST_ID_HEADER, "")
-    rid = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
-    line = _LogLine(rid, started)
+    try:
+        await anyio.to_thread.run_sync(lambda: state.install(loader()), abandon_on_cancel=True)
+    except Exception as exc:
+        if isinstance(exc, LookaheadError):
+            message = str(exc)
+            log.error("the router could not be loaded: %s", message)
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+            log.exception("the router could not be loaded")
+        state.load_error = message
+        if on_load_error is not None:
+            on_load_error(message)
+        return
+    state.start()
+    assert state.router is not None
+    log.info(
+        "router loaded in %.1f s (%s, %d candidates, engine %s); ready",
+        time.perf_counter() - started, state.router.kind, len(state.candidates), getattr(state.router, "engine", "-"),
+    )  # fmt: skip
+
+
+async def _chat(state: _State, request: Request) -> Response:
+    line = request.scope.get(LOG_SCOPE_KEY)
+    if not isinstance(line, RequestLog):
+        line = RequestLog(request_id(request.headers.get(REQUEST_ID_HEADER)))
     try:
         payload = _parse(await request.body())
         req = ChatCompletionRequest.model_validate(payload)
         line.requested = req.model
-        chosen, line.route_ms = await _choose(state, req)
+        want_scores = _wants_scores(request.headers.get(RETURN_SCORES_HEADER), req.lookahead)
+        assert state.catalog is not None and state.forwarder is not None  # admission answers 503 until ready
+        line.route = UNKNOWN
+        target = state.catalog.resolve(req.model)
+        line.route = target.route
+        chosen, decision = await _choose(state, req, target, line)
         line.chosen = chosen
         backend = state.backends[chosen]
-        forward = {**payload, "model": backend.upstream_model}
-        headers = {MODEL_HEADER: chosen, REQUEST_ID_HEADER: rid}
+        forward = {k: v for k, v in payload.items() if k != "lookahead"}  # the server's own options stay here
+        forward["model"] = backend.upstream_model
+        headers = {MODEL_HEADER: chosen, REQUEST_ID_HEADER: line.request_id}
+        extra = None
+        if want_scores:
+            info = _scores(chosen, decision, line.route_ms)
+            headers[SCORES_HEADER] = json.dumps(info, separators=(",", ":"))
+            extra = {"lookahead": info}
         if req.stream:
-            return await _stream(state, backend, forward, headers, line)
-        return await _complete(state, backend, forward, headers, line)
+            return await state.forwarder.stream(backend, forward, headers, line, extra)
+        return await state.forwarder.complete(backend, forward, headers, line, extra)
     except ValidationError as exc:
-        error = ApiError(400, _validation_message(exc), code="invalid_request")
-        line.emit(error.status)
-        return error.response({REQUEST_ID_HEADER: rid})
+        return _error(state, ApiError(400, _validation_message(exc), code="invalid_request"), line)
     except ClientDisconnect:
         line.emit(499, note="client disconnected")
         return Response(status_code=499)
     except ApiError as exc:
-        line.emit(exc.status)
-        return exc.response({REQUEST_ID_HEADER: rid, **({MODEL_HEADER: line.chosen} if line.chosen else {})})
+        return _error(state, exc, line)
+
+
+def _error(state: _State, error: ApiError, line: RequestLog) -> Response:
+    state.count_error(error.code or "error")
+    line.emit(error.status)
+    return error.response({REQUEST_ID_HEADER: line.request_id, **({MODEL_HEADER: line.chosen} if line.chosen else {})})
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -241,188 +374,53 @@ def _parse(body: bytes) -> dict[str, Any]:
     return payload
 
 
-async def _choose(state: _State, req: ChatCompletionRequest) -> tuple[str, float]:
-    """(chosen candidate, routing milliseconds)."""
-    if not is_router_model(req.model):
-        if state.settings.allow_direct and req.model in state.backends:
-            return req.model, 0.0
-        valid = [ROUTER_MODEL, "router:λ=<value>", *(state.candidates if state.settings.allow_direct else [])]
-        raise ApiError(404, f"model {req.model!r} does not exist (valid: {', '.join(valid)})", code="model_not_found")
-    try:
-        lam = parse_router_model(req.model)
-    except LookaheadError as exc:
-        raise ApiError(400, str(exc), code="invalid_model") from None
+def _wants_scores(header: str | None, options: LookaheadOptions | None) -> bool:
+    """Scores only on request: the header says true, or the body's ``lookahead.return_scores`` does."""
+    if header is not None:
+        value = header.strip().lower()
+        if value in _TRUE:
+            return True
+        if value not in _FALSE:
+            message = f"header {RETURN_SCORES_HEADER}: expected true or false, got {header[:40]!r}"
+            raise ApiError(400, message, code="invalid_request")
+    return options is not None and options.return_scores
+
+
+def _scores(chosen: str, decision: RouteDecision | None, route_ms: float) -> dict[str, Any]:
+    """Every candidate's raw score and top-choice probability (null for a candidate asked for directly)."""
+    return {
+        "model": chosen,
+        "scores": None if decision is None else {k: float(v) for k, v in decision.scores.items()},
+        "probabilities": None if decision is None else {k: float(v) for k, v in decision.probabilities.items()},
+        "route_ms": round(route_ms, 3),
+    }
+
+
+async def _choose(
+    state: _State, req: ChatCompletionRequest, target: Target, line: RequestLog
+) -> tuple[str, RouteDecision | None]:
+    """(chosen candidate, the routing decision; None when the candidate was asked for by name)."""
+    if target.candidate is not None:
+        return target.candidate, None
+    assert target.rule is not None and state.batcher is not None
     try:
         text = req.routing_text(state.settings.route_on)
     except LookaheadError as exc:
         raise ApiError(400, str(exc), code="no_user_message") from None
-    if lam is not None and state.costs is None:
-        raise ApiError(
-            400,
-            f"model {req.model!r} needs candidate costs, but this server's backends file sets no `cost`; "
-            "use model 'router' or add a `cost` to every backend",
-            code="costs_not_configured",
-        )
     t0 = time.perf_counter()
     try:
-        decision = await state.batcher.route(text, lam)
+        decision = await state.batcher.route(text, target.rule)
+    except QueueFull:
+        raise overloaded(f"{state.settings.max_queue} prompts waiting to be routed") from None
     except Exception as exc:
         log.exception("routing failed")
         raise ApiError(500, f"routing failed ({type(exc).__name__})", "server_error", "routing_failed") from None
+    elapsed = time.perf_counter() - t0
+    line.route_ms = elapsed * 1000
+    state.metrics.route_seconds.observe(elapsed)
     if decision.model not in state.backends:
         raise ApiError(500, f"router chose unknown model {decision.model!r}", "server_error", "routing_failed")
-    return decision.model, (time.perf_counter() - t0) * 1000
-
-
-def _upstream_headers(backend: Backend) -> dict[str, str]:
-    headers = {"accept": "application/json, text/event-stream"}
-    if backend.api_key:
-        headers["authorization"] = f"Bearer {backend.api_key}"
-    return headers
-
-
-def _upstream_error(backend: Backend, exc: BaseException) -> ApiError:
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return ApiError(
-            504, f"backend for {backend.name} did not answer within {backend.timeout:g} s", "upstream_error", "timeout"
-        )
-    return ApiError(
-        502, f"backend for {backend.name} is unreachable or broke off ({type(exc).__name__})", "upstream_error",
-        "backend_unavailable",
-    )  # fmt: skip
-
-
-async def _complete(
-    state: _State, backend: Backend, forward: dict[str, Any], headers: dict[str, str], line: _LogLine
-) -> Response:
-    assert state.client is not None
-    try:
-        with anyio.fail_after(backend.timeout):  # bounds the whole exchange, not only each read
-            upstream = await state.client.post(
-                backend.chat_url, json=forward, headers=_upstream_headers(backend), timeout=backend.timeout
-            )
-    except (TimeoutError, httpx.TransportError) as exc:
-        raise _upstream_error(backend, exc) from None
-    line.upstream = upstream.status_code
-    if upstream.status_code >= 400:
-        line.emit(upstream.status_code)
-        return _passthrough(upstream, upstream.content, headers)
-    return _rewrite_json(upstream.content, backend, headers, line)
-
-
-def _passthrough(upstream: httpx.Response, content: bytes, headers: dict[str, str]) -> Response:
-    """A backend's own error, status and body unchanged."""
-    media_type = upstream.headers.get("content-type", "application/json")
-    return Response(content, status_code=upstream.status_code, media_type=media_type, headers=headers)
-
-
-def _rewrite_json(content: bytes, backend: Backend, headers: dict[str, str], line: _LogLine) -> Response:
-    try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if not isinstance(data, dict):
-        message = f"backend for {backend.name} answered with no JSON object"
-        raise ApiError(502, message, "upstream_error", "bad_upstream")
-    data["model"] = backend.name
-    line.emit(200)
-    return JSONResponse(data, headers=headers)
-
-
-async def _stream(
-    state: _State, backend: Backend, forward: dict[str, Any], headers: dict[str, str], line: _LogLine
-) -> Response:
-    """Open the upstream stream first, so connection errors and error statuses still get a proper status code."""
-    assert state.client is not None
-    request = state.client.build_request(
-        "POST", backend.chat_url, json=forward, headers=_upstream_headers(backend), timeout=backend.timeout
-    )
-    try:
-        with anyio.fail_after(backend.timeout):
-            upstream = await state.client.send(request, stream=True)
-    except (TimeoutError, httpx.TransportError) as exc:
-        raise _upstream_error(backend, exc) from None
-    line.upstream = upstream.status_code
-    if upstream.status_code >= 400 or not upstream.headers.get("content-type", "").startswith("text/event-stream"):
-        try:
-            with anyio.fail_after(backend.timeout):
-                content = await upstream.aread()
-        except (TimeoutError, httpx.TransportError) as exc:
-            raise _upstream_error(backend, exc) from None
-        finally:
-            await upstream.aclose()
-        if upstream.status_code >= 400:
-            line.emit(upstream.status_code)
-            return _passthrough(upstream, content, headers)
-        return _rewrite_json(content, backend, headers, line)  # the backend ignored stream=true
-    stream_headers = {**headers, "cache-control": "no-cache"}
-    return StreamingResponse(_relay(upstream, backend, line), media_type="text/event-stream", headers=stream_headers)
-
-
-async def _relay(upstream: httpx.Response, backend: Backend, line: _LogLine) -> AsyncIterator[bytes]:
-    """Server-sent events from the backend, one event at a time, with each chunk's ``model`` set to the candidate.
-
-    The status line is already sent, so a backend that stalls (per-read timeout) or breaks off mid-stream ends the
-    stream with an OpenAI-style ``data: {"error": ...}`` event instead of hanging.
-    """
-    outcome = "ok"
-    event: list[str] = []
-    try:
-        async for text in upstream.aiter_lines():
-            if text:
-                event.append(_rewrite_sse_line(text, backend.name))
-            elif event:
-                yield ("\n".join(event) + "\n\n").encode()
-                event = []
-        if event:
-            yield ("\n".join(event) + "\n\n").encode()
-    except httpx.TransportError as exc:
-        error = _upstream_error(backend, exc)
-        outcome = error.code or "error"
-        yield f"data: {json.dumps(error_body(error.message, error.type, error.code))}\n\n".encode()
-    finally:
-        await upstream.aclose()
-        line.emit(200, note=f"stream={outcome}")
-
-
-def _rewrite_sse_line(text: str, model: str) -> str:
-    if not text.startswith("data:"):
-        return text
-    payload = text[5:].strip()
-    if not payload.startswith("{"):
-        return text  # e.g. "data: [DONE]"
-    try:
-        chunk = json.loads(payload)
-    except ValueError:
-        return text
-    if isinstance(chunk, dict) and "model" in chunk:
-        chunk["model"] = model
-        return "data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
-    return text
-
-
-class _LogLine:
-    """One log line per request, written once: ids, models, timings and statuses; never headers, keys or prompts."""
-
-    def __init__(self, request_id: str, started: float) -> None:
-        self.request_id, self.started = request_id, started
-        self.requested: str | None = None
-        self.chosen: str | None = None
-        self.route_ms = 0.0
-        self.upstream: int | None = None
-        self._done = False
-
-    def emit(self, status: int, note: str = "") -> None:
-        if self._done:
-            return
-        self._done = True
-        total_ms = (time.perf_counter() - self.started) * 1000
-        requested = (self.requested or "-")[:80]
-        log.info(
-            "request_id=%s requested=%r chosen=%s route_ms=%.1f upstream_status=%s status=%d total_ms=%.1f%s",
-            self.request_id, requested, self.chosen or "-", self.route_ms, self.upstream or "-", status, total_ms,
-            f" {note}" if note else "",
-        )  # fmt: skip
+    return decision.model, decision
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -432,25 +430,19 @@ def _validation_message(exc: ValidationError) -> str:
     return f"invalid request: {where}: {first['msg']}{more}"
 
 
-def _add_error_handlers(app: FastAPI) -> None:
-    """Every error, including unknown paths and methods, in OpenAI's error format."""
+def _add_error_handlers(app: FastAPI, state: _State) -> None:
+    """Every error, including unknown paths and methods, in OpenAI's error format (and counted)."""
 
     async def api_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        state.count_error(exc.code or "error")
         return exc.response()
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        state.count_error(code or f"http_{exc.status_code}")
         return JSONResponse(error_body(str(exc.detail), code=code), status_code=exc.status_code, headers=exc.headers)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-
-
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Run ``app`` with uvicorn until interrupted; one log line per request (uvicorn's access log is off)."""
-    import uvicorn
-
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)

@@ -1,7 +1,8 @@
 """The part of OpenAI's chat-completions request the router reads; every other field passes through untouched.
 
-Only ``model``, ``messages`` and ``stream`` are checked: the backend validates its own options (temperature, tools,
-...), so a field this server does not know about is forwarded rather than rejected.
+Only ``model``, ``messages``, ``stream`` and the server's own ``lookahead`` options are checked: the backend
+validates its own options (temperature, tools, ...), so a field this server does not know about is forwarded rather
+than rejected. ``lookahead`` is the one field that is never forwarded.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.calibrations import check_name
 
 RouteOn = Literal["first", "last", "all"]
 ROUTE_ON: tuple[str, ...] = ("first", "last", "all")
@@ -37,6 +39,15 @@ class ChatMessage(BaseModel):
         return "\n".join(p["text"] for p in self.content if p.get("type") == "text" and isinstance(p.get("text"), str))
 
 
+class LookaheadOptions(BaseModel):
+    """The request's own ``lookahead`` object (the openai client sends it with ``extra_body``); never forwarded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Answer with every candidate's score and probability (``lookahead`` in the JSON, ``x-lookahead-scores``).
+    return_scores: bool = False
+
+
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions`` as far as routing needs it."""
 
@@ -45,6 +56,7 @@ class ChatCompletionRequest(BaseModel):
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    lookahead: LookaheadOptions | None = None
 
     def routing_text(self, route_on: RouteOn = "first") -> str:
         """The user text to route on (see docs/serving.md): first user turn, last one, or all joined."""
@@ -59,13 +71,17 @@ class ChatCompletionRequest(BaseModel):
         return "\n\n".join(turns)
 
 
-def parse_router_model(model: str) -> float | None:
-    """``router`` → None (argmax); ``router:λ=0.5`` / ``router:lambda=0.5`` → 0.5; LookaheadError otherwise."""
+def parse_router_model(model: str) -> float | str | None:
+    """``router`` → None (argmax); ``router:λ=0.5`` / ``router:lambda=0.5`` → 0.5; ``router:<name>`` → the
+    calibration name; LookaheadError otherwise."""
     if model == ROUTER_MODEL:
         return None
     match = _COST_AWARE.match(model)
     if match is None:
-        raise LookaheadError(f"not a router model name: {model!r}")
+        rest = model.partition(":")[2] if is_router_model(model) else None
+        if rest is None or "=" in rest:
+            raise LookaheadError(f"not a router model name: {model!r} (router, router:λ=<value> or router:<name>)")
+        return check_name(rest)
     try:
         lam = float(match["lam"])
     except ValueError:
@@ -77,8 +93,3 @@ def parse_router_model(model: str) -> float | None:
 
 def is_router_model(model: str) -> bool:
     return model == ROUTER_MODEL or model.startswith(ROUTER_MODEL + ":")
-
-
-def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
-    """OpenAI's error object, so OpenAI clients raise their usual exceptions with our message."""
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}

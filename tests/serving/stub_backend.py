@@ -86,6 +86,10 @@ async def _events(name: str, body: dict[str, Any], content: str, stub: dict[str,
             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
         }
         yield f"data: {json.dumps(chunk)}\n\n".encode()
+    if (body.get("stream_options") or {}).get("include_usage"):  # OpenAI's last chunk: no choices, the usage
+        usage = {"prompt_tokens": 1, "completion_tokens": len(pieces), "total_tokens": 1 + len(pieces)}
+        chunk = {"id": f"stub-{name}", "object": "chat.completion.chunk", "model": body.get("model"), "choices": []}
+        yield f"data: {json.dumps({**chunk, 'usage': usage})}\n\n".encode()
     yield b"data: [DONE]\n\n"
 
 
@@ -102,14 +106,18 @@ class KeywordRouter:
 
     A prompt containing "explode" makes the whole call fail (to test routing errors).
     The chosen candidate gets probability 0.9 and the others 0.1, so the penalty rule ``argmax p − λ·cost`` switches
-    to a cheaper candidate once λ·(cost difference) > 0.8. ``calls`` records the size of every routing call.
+    to a cheaper candidate once λ·(cost difference) > 0.8, and the threshold rule (cheapest with p ≥ τ) keeps the
+    keyword's pick for τ > 0.1. ``calls`` records the size of every routing call, ``rules`` its (rule, λ, τ).
+    ``home`` is where calibrations are read from, like ``TrainedRouter.home``.
     """
 
     kind = "keyword"
 
-    def __init__(self, candidates: Sequence[str], delay_s: float = 0.0) -> None:
+    def __init__(self, candidates: Sequence[str], delay_s: float = 0.0, home: str | None = None) -> None:
         self.candidates = list(candidates)
         self.delay_s = delay_s
+        self.home = home
+        self.rules: list[tuple[str, float, float]] = []
         self.calls: list[int] = []
         self._lock = threading.Lock()
         self._busy = False
@@ -131,26 +139,40 @@ class KeywordRouter:
             self._busy = True
         try:
             self.calls.append(len(prompts))
+            self.rules.append((rule, lam, tau))
             if self.delay_s:
                 time.sleep(self.delay_s)
-            return [self._one(p, rule, lam, costs) for p in prompts]
+            return [self._one(p, rule, lam, tau, costs) for p in prompts]
         finally:
             self._busy = False
 
-    def _one(self, prompt: str, rule: str, lam: float, costs: np.ndarray | None) -> FakeDecision:
+    def _one(self, prompt: str, rule: str, lam: float, tau: float, costs: np.ndarray | None) -> FakeDecision:
+        from lightning_lookahead.costs.rules import choose
+
         text = prompt.lower()
         if "explode" in text:
             raise RuntimeError("KeywordRouter was asked to fail")
         best = 4 if "code" in text else 1 if "math" in text else 0
         p = np.full(len(self.candidates), 0.1)
         p[best] = 0.9
-        if rule == "penalty":
-            assert costs is not None
-            best = int(np.argmax(p - lam * np.asarray(costs)))
-        else:
-            assert rule == "argmax"
+        assert (rule == "argmax") == (costs is None)  # cost-aware rules always come with costs
+        best = int(choose(p[None], costs, rule=rule, lam=lam, tau=tau, probabilities=p[None])[0])  # type: ignore[arg-type]
         names = self.candidates
         return FakeDecision(names[best], best, dict(zip(names, p, strict=True)), dict(zip(names, p, strict=True)))
+
+
+KEYWORD_CANDIDATES = ["alpha", "bravo", "charlie", "delta", "echo"]
+
+
+def keyword_loader(spec: Any) -> Any:
+    """A ``ServeSpec.loader`` that serves a KeywordRouter (no torch: worker processes start in a second or two).
+
+    Its calibrations are read from ``spec.checkpoint`` (a folder), its backends from ``spec.backends``.
+    """
+    from lightning_lookahead.serving import LoadedRouter, load_backends
+
+    router = KeywordRouter(KEYWORD_CANDIDATES, home=spec.checkpoint)
+    return LoadedRouter(router, load_backends(spec.backends, router.candidates))
 
 
 def free_port() -> int:

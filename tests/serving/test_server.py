@@ -488,6 +488,30 @@ def test_real_router_export_routes_like_router_route(tmp_path: Path, stub_url: s
     ]
     assert health["router_kind"] == "mlc" and health["candidates"] == candidates
 
+    # what every worker of `lookahead serve` runs: the export (with its engine), the backends, the run's calibrations
+    from lightning_lookahead.inference.calibrations import Calibration, save_calibration
+    from lightning_lookahead.serving import ServeSpec
+    from lightning_lookahead.serving.launch import load_router
+
+    save_calibration(tmp_path / "run", Calibration("cheap", "penalty", tuple(candidates), (0, 1, 1, 1, 1), lam=0.5))
+    full = tmp_path / "backends-all.yaml"
+    full.write_text("backends:\n" + "".join(f"  {c}: {{base_url: '{stub_url}/{c}/v1'}}\n" for c in candidates))
+    loaded = load_router(ServeSpec(str(tmp_path / "run"), str(full), engine="fp32"))
+    assert loaded.router.engine == "fp32" and list(loaded.backends) == candidates
+    with running(create_app(loader=lambda: loaded)) as url:
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/ready", timeout=HTTP_TIMEOUT).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        models = [m["id"] for m in httpx.get(f"{url}/v1/models", timeout=HTTP_TIMEOUT).json()["data"]]
+        body = chat(prompts[0], "router:cheap", lookahead={"return_scores": True})
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=HTTP_TIMEOUT)
+    assert models == ["router", "router:cheap", *candidates]
+    assert response.status_code == 200, response.text
+    scores = response.json()["lookahead"]
+    assert list(scores["scores"]) == candidates and scores["model"] == response.headers["x-lookahead-model"]
+    assert scores["scores"] == pytest.approx(decisions[0].scores, abs=1e-4)  # the router's own scores for it
+
     # `lookahead serve` loads the same export and refuses a backends file that misses a candidate, before serving
     from lightning_lookahead.cli import main as cli_main
 

@@ -1,0 +1,108 @@
+"""Routing one shard: the same batches whichever process routes it, so any split of the work writes the same bytes.
+
+A shard is batched the way ``TrainedRouter.route`` batches a list (longest first, by ``feature_length``), and each
+batch goes through ``router.route`` itself (scores, rule, probabilities and the JSON of a decision are the router's),
+one batch per call so a progress bar can move between batches. For a log no longer than one shard the lines are
+byte for byte what ``route`` writes without ``--out``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lightning_lookahead.data.inputs import prompt_row
+from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.models.scoring import feature_length
+
+if TYPE_CHECKING:
+    from lightning_lookahead.inference.router import TrainedRouter
+
+#: Expected cost per prompt for the cost-aware rules: (router, prompts) → None, (C,) or (len(prompts), C).
+CostsFn = Callable[["TrainedRouter", Sequence[str]], "np.ndarray | None"]
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """Everything besides the router and the input that decides a bulk run's output bytes (kept in the manifest)."""
+
+    rule: str = "argmax"
+    lam: float = 0.0
+    tau: float = 0.5
+    batch_size: int = 32
+    engine: str = "fp32"
+    #: Where the costs come from (price table digest, --output-tokens, calibration name...): compared on resume.
+    costs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise LookaheadError(f"--batch-size must be ≥ 1, got {self.batch_size}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "lam": self.lam,
+            "tau": self.tau,
+            "batch_size": self.batch_size,
+            "engine": self.engine,
+            "costs": dict(self.costs),
+        }
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What one process routes with: its router (loaded once, on its device), the settings and the costs."""
+
+    router: TrainedRouter
+    settings: RouteSettings
+    costs: CostsFn
+
+    def shard(self, prompts: Sequence[str], first_index: int, on_batch: Callable[[int], None] = lambda n: None) -> str:
+        return route_shard(self.router, prompts, first_index, self.settings, self.costs, on_batch)
+
+
+def batch_order(router: TrainedRouter, prompts: Sequence[str]) -> list[int]:
+    """Positions in the order ``score_features`` batches them (longest first; ties keep input order)."""
+    inputs = router.predictor.inputs
+    rows = [prompt_row(p, i) for i, p in enumerate(prompts)]
+    lengths = [feature_length({**row, **inputs.featurize(dict(row))}) for row in rows]
+    return sorted(range(len(prompts)), key=lambda i: -lengths[i])
+
+
+def route_shard(
+    router: TrainedRouter,
+    prompts: Sequence[str],
+    first_index: int,
+    settings: RouteSettings,
+    costs_fn: CostsFn,
+    on_batch: Callable[[int], None] = lambda n: None,
+) -> str:
+    """The JSON lines of one shard (``prompt_index`` from ``first_index``), in input order, newline-terminated."""
+    costs = costs_fn(router, prompts)
+    costs = None if costs is None else np.asarray(costs)
+    order = batch_order(router, prompts)
+    decisions: list[Any] = [None] * len(prompts)
+    size = settings.batch_size
+    for start in range(0, len(order), size):
+        index = order[start : start + size]
+        batch_costs = costs[index] if costs is not None and costs.ndim == 2 else costs
+        chosen = router.route(
+            [prompts[i] for i in index],
+            batch_size=size,
+            rule=settings.rule,
+            lam=settings.lam,
+            tau=settings.tau,
+            costs=batch_costs,
+        )
+        for i, decision in zip(index, chosen, strict=True):
+            decisions[i] = decision
+        on_batch(len(index))
+    lines = (
+        json.dumps({"prompt_index": first_index + i, **d.to_json()}, ensure_ascii=False) + "\n"
+        for i, d in enumerate(decisions)
+    )
+    return "".join(lines)

@@ -1,0 +1,323 @@
+"""Running the server: one process, or several uvicorn workers behind one port, each loading its own router.
+
+``lookahead serve`` turns its options into a :class:`ServeSpec`. With one worker the app runs in this process;
+with ``--workers N`` uvicorn's supervisor starts N fresh (spawned) processes that each import
+``worker_app`` (an app factory) and read the spec from ``$LOOKAHEAD_SERVE_SPEC`` (JSON). Either way the router is
+loaded in the app's lifespan, in a thread, by the process that serves with it: ``/health`` answers at once and
+``/ready`` turns 200 once routing can start. With several workers prometheus_client's multiprocess mode is switched
+on (``PROMETHEUS_MULTIPROC_DIR``, a fresh folder unless one is given) so any worker's ``/metrics`` reports them all.
+
+SIGTERM stops accepting connections, lets in-flight requests finish for up to ``graceful_timeout`` seconds, and
+exits 0. A router that fails to load ends the server with the error: ``error: ...`` and exit 2 from the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from lightning_lookahead.data.io import write_atomic
+from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
+from lightning_lookahead.serving.app import LoadedRouter, ServerSettings, create_app
+from lightning_lookahead.serving.backends import DEFAULT_TIMEOUT_S, load_backends
+from lightning_lookahead.serving.metrics import MULTIPROC_ENV
+from lightning_lookahead.serving.schemas import ROUTE_ON
+
+log = logging.getLogger("lightning_lookahead.serving")
+
+SPEC_ENV = "LOOKAHEAD_SERVE_SPEC"
+APP_FACTORY = "lightning_lookahead.serving.launch:worker_app"
+#: uvicorn's exit status for a worker that cannot start: its supervisor then stops instead of restarting it.
+_STARTUP_FAILURE = 3
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """Everything a worker needs to build its app, as plain JSON values (secrets stay in the environment)."""
+
+    checkpoint: str
+    backends: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    device: str = "cpu"
+    engine: str = DEFAULT_ENGINE
+    backend_timeout: float = DEFAULT_TIMEOUT_S
+    prices: str | None = None
+    #: Name of the environment variable holding the bearer token (never the token itself).
+    api_key_env: str | None = None
+    route_on: str = "first"
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_batch: int = 32
+    max_in_flight: int = 256
+    max_queue: int = 128
+    graceful_timeout: float = 30.0
+    log_level: str = "info"
+    #: ``module:function`` taking this spec and returning a LoadedRouter, run in each worker's lifespan thread.
+    loader: str = "lightning_lookahead.serving.launch:load_router"
+    #: Folder where a worker writes why its router failed to load (set by ``serve`` for workers > 1).
+    failure_dir: str | None = None
+
+    def check(self) -> None:
+        """One-line errors for bad options, before any process starts or any model loads."""
+        if not Path(self.backends).is_file():
+            raise LookaheadError(f"{self.backends}: backends file not found (see examples/backends.yaml)")
+        positive = {
+            "--workers": self.workers, "--max-body-bytes": self.max_body_bytes, "--max-batch": self.max_batch,
+            "--max-in-flight": self.max_in_flight, "--max-queue": self.max_queue,
+            "--backend-timeout": self.backend_timeout,
+        }  # fmt: skip
+        for flag, value in positive.items():
+            if not value > 0:
+                raise LookaheadError(f"{flag} must be positive, got {value}")
+        if self.graceful_timeout < 0:
+            raise LookaheadError(f"--graceful-timeout must be ≥ 0, got {self.graceful_timeout}")
+        if self.engine not in ENGINES:
+            raise LookaheadError(f"--engine {self.engine!r} is not one of {', '.join(ENGINES)}")
+        if self.route_on not in ROUTE_ON or self.log_level not in _LOG_LEVELS:
+            raise LookaheadError(f"--route-on must be one of {ROUTE_ON} and --log-level one of {_LOG_LEVELS}")
+        self.api_key()
+        candidates = _peek_candidates(self.checkpoint)
+        if candidates is not None:  # an export: a backends file that misses a candidate fails before serving
+            load_backends(self.backends, candidates, default_timeout=self.backend_timeout)
+
+    def api_key(self) -> str | None:
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise LookaheadError(f"--api-key-env {self.api_key_env}: that environment variable is not set or empty")
+        return key
+
+    def settings(self) -> ServerSettings:
+        return ServerSettings(
+            api_key=self.api_key(),
+            max_body_bytes=self.max_body_bytes,
+            route_on=self.route_on,  # type: ignore[arg-type]
+            max_batch=self.max_batch,
+            max_in_flight=self.max_in_flight,
+            max_queue=self.max_queue,
+            workers=self.workers,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSpec:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# --- loading (in the worker) ------------------------------------------------------------------------------------
+
+
+def load_router(spec: ServeSpec) -> LoadedRouter:
+    """The router, its backends and price-table costs; runs in the app's lifespan thread of each worker."""
+    candidates = _peek_candidates(spec.checkpoint)
+    if candidates is not None:  # a wrong backends file fails before the slow model load
+        load_backends(spec.backends, candidates, default_timeout=spec.backend_timeout)
+    _share_cores(spec.workers)
+    from lightning_lookahead.costs.request_costs import price_table_costs
+    from lightning_lookahead.inference.router import TrainedRouter
+
+    router = TrainedRouter.from_checkpoint(spec.checkpoint, device=spec.device, engine=spec.engine)
+    backends = load_backends(spec.backends, router.candidates, default_timeout=spec.backend_timeout)
+    costs = price_table_costs(router.candidates, router.response_tokens, spec.prices)  # as `lookahead calibrate`
+    return LoadedRouter(router, backends, costs)
+
+
+def _peek_candidates(checkpoint: str) -> list[str] | None:
+    """The candidates an export's ``router.json`` lists, read without torch (None for a .ckpt or anything odd)."""
+    root = Path(checkpoint).expanduser()
+    for meta in (root / "router.json", root / "export" / "router.json"):
+        if meta.is_file():
+            try:
+                candidates = json.loads(meta.read_text(encoding="utf-8")).get("candidates")
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                return None
+            return [str(c) for c in candidates] if isinstance(candidates, list) else None
+    return None
+
+
+def _share_cores(workers: int) -> None:
+    """With several workers on one host, give each its share of the cores (torch would take them all in each)."""
+    if workers <= 1 or os.environ.get("OMP_NUM_THREADS"):
+        return
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def build_app(spec: ServeSpec, on_load_error: Callable[[str], None] | None = None):  # -> FastAPI
+    """The app of one worker: settings from the spec, the router loaded in its lifespan by ``spec.loader``."""
+    try:
+        settings = spec.settings()
+        load = _import_loader(spec.loader)
+    except LookaheadError as exc:  # surfaces through the load-failure path (a factory must not raise)
+        message = str(exc)
+
+        def failing() -> LoadedRouter:
+            raise LookaheadError(message)
+
+        return create_app(loader=failing, on_load_error=on_load_error)
+    return create_app(settings=settings, loader=lambda: load(spec), on_load_error=on_load_error)
+
+
+def _import_loader(target: str) -> Callable[[ServeSpec], LoadedRouter]:
+    module, _, name = target.partition(":")
+    try:
+        loader = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise LookaheadError(f"router loader {target!r} cannot be imported ({exc})") from None
+    if not callable(loader):
+        raise LookaheadError(f"router loader {target!r} is not a function")
+    return loader
+
+
+def worker_app():  # -> FastAPI
+    """uvicorn's app factory in each worker process (``--workers N``): the spec comes from ``$LOOKAHEAD_SERVE_SPEC``."""
+    spec = ServeSpec.from_json(os.environ[SPEC_ENV])
+    configure_logging(spec.log_level)
+
+    def fail(message: str) -> None:
+        # Tell the parent why, then stop with uvicorn's startup-failure status so its supervisor stops too
+        # (instead of restarting a worker that would fail the same way). Nothing is in flight: /v1/* was 503.
+        if spec.failure_dir:
+            with contextlib.suppress(OSError):
+                write_atomic(Path(spec.failure_dir) / f"{os.getpid()}.txt", message)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(_STARTUP_FAILURE)
+
+    return build_app(spec, on_load_error=fail)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # one line per request is ours
+
+
+# --- running (in the parent) ------------------------------------------------------------------------------------
+
+
+def serve(spec: ServeSpec) -> None:
+    """Serve until SIGTERM/SIGINT; LookaheadError if the router could not be loaded or the port not bound."""
+    spec.check()
+    configure_logging(spec.log_level)
+    if spec.workers == 1:
+        _serve_here(spec)
+    else:
+        _serve_workers(spec)
+
+
+def _uvicorn_options(spec: ServeSpec) -> dict[str, Any]:
+    return {
+        "host": spec.host,
+        "port": spec.port,
+        "log_level": spec.log_level,
+        "access_log": False,  # one line per request from lightning_lookahead.serving instead
+        "timeout_graceful_shutdown": spec.graceful_timeout,
+        "lifespan": "on",
+    }
+
+
+def _serve_here(spec: ServeSpec) -> None:
+    import uvicorn
+
+    failure: list[str] = []
+    server: uvicorn.Server | None = None
+
+    def on_load_error(message: str) -> None:
+        failure.append(message)
+        if server is not None:
+            server.should_exit = True
+
+    config = uvicorn.Config(build_app(spec, on_load_error), **_uvicorn_options(spec))
+    server = uvicorn.Server(config)
+    with _sigterm_exits_cleanly(server):
+        try:
+            server.run()
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise LookaheadError(f"could not serve on {spec.host}:{spec.port} (see the log above)") from None
+    if failure:
+        raise LookaheadError(failure[0])
+
+
+@contextmanager
+def _sigterm_exits_cleanly(server: Any) -> Iterator[None]:
+    """After its graceful shutdown, uvicorn re-raises SIGTERM with the previous handler: make that a no-op, so
+    ``lookahead serve`` exits 0 (a SIGTERM before uvicorn's own handler is installed asks the server to stop)."""
+    if sys.platform == "win32":
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        server.should_exit = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_workers(spec: ServeSpec) -> None:
+    import uvicorn
+
+    with tempfile.TemporaryDirectory(prefix="lookahead-serve-") as tmp:
+        metrics_dir = _metrics_dir(Path(tmp))
+        failures = Path(tmp) / "load-failures"
+        worker_spec = replace(spec, failure_dir=str(failures))
+        previous = {name: os.environ.get(name) for name in (SPEC_ENV, MULTIPROC_ENV)}
+        os.environ[SPEC_ENV] = worker_spec.to_json()  # inherited by the spawned workers
+        os.environ[MULTIPROC_ENV] = str(metrics_dir)
+        try:
+            uvicorn.run(APP_FACTORY, factory=True, workers=spec.workers, **_uvicorn_options(spec))
+        except SystemExit as exc:
+            if exc.code not in (0, None) and not _first_failure(failures):
+                raise LookaheadError(f"could not serve on {spec.host}:{spec.port} (see the log above)") from None
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        failure = _first_failure(failures)
+        if failure:
+            raise LookaheadError(failure)
+
+
+def _first_failure(folder: Path) -> str | None:
+    reports = sorted(folder.glob("*.txt")) if folder.is_dir() else []
+    return reports[0].read_text(encoding="utf-8") if reports else None
+
+
+def _metrics_dir(tmp: Path) -> Path:
+    """``$PROMETHEUS_MULTIPROC_DIR`` when set (emptied of old ``*.db`` files, as prometheus_client requires), else a
+    fresh folder removed on exit."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if not given:
+        path = tmp / "metrics"
+        path.mkdir()
+        return path
+    path = Path(given)
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink()
+    return path

@@ -1,0 +1,181 @@
+"""Forwarding one routed request to its candidate's backend and relaying the answer, bounded in time.
+
+A non-streaming call is bounded as a whole by the backend's timeout; a streaming one until its response headers,
+then per chunk. Connection failures are 502, timeouts 504, and a backend's own 4xx/5xx passes through unchanged.
+The ``model`` of every answer (each chunk when streaming) is set to the chosen candidate's name.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import httpx
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from lightning_lookahead.serving.backends import Backend
+from lightning_lookahead.serving.errors import ApiError, error_body
+from lightning_lookahead.serving.metrics import ServerMetrics
+from lightning_lookahead.serving.requestlog import RequestLog
+
+
+def upstream_error(backend: Backend, exc: BaseException) -> ApiError:
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return ApiError(
+            504, f"backend for {backend.name} did not answer within {backend.timeout:g} s", "upstream_error", "timeout"
+        )
+    return ApiError(
+        502, f"backend for {backend.name} is unreachable or broke off ({type(exc).__name__})", "upstream_error",
+        "backend_unavailable",
+    )  # fmt: skip
+
+
+class Forwarder:
+    """Sends requests through one pooled client and records upstream latency per candidate."""
+
+    def __init__(self, client: httpx.AsyncClient, metrics: ServerMetrics, count_error: Callable[[str], None]) -> None:
+        self.client, self.metrics, self.count_error = client, metrics, count_error
+
+    def _request(self, backend: Backend, forward: dict[str, Any]) -> httpx.Request:
+        headers = {"accept": "application/json, text/event-stream"}
+        if backend.api_key:
+            headers["authorization"] = f"Bearer {backend.api_key}"
+        return self.client.build_request(
+            "POST", backend.chat_url, json=forward, headers=headers, timeout=backend.timeout
+        )
+
+    async def complete(
+        self,
+        backend: Backend,
+        forward: dict[str, Any],
+        headers: dict[str, str],
+        line: RequestLog,
+        extra: dict[str, Any] | None = None,
+    ) -> Response:
+        """Forward a non-streaming request; ``extra`` top-level fields are added to a successful answer."""
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(backend.timeout):  # bounds the whole exchange, not only each read
+                upstream = await self.client.send(self._request(backend, forward), stream=True)
+                self.metrics.upstream_headers_seconds.labels(backend.name).observe(time.perf_counter() - started)
+                try:
+                    content = await upstream.aread()
+                finally:
+                    await upstream.aclose()
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise upstream_error(backend, exc) from None
+        self.metrics.upstream_seconds.labels(backend.name).observe(time.perf_counter() - started)
+        line.upstream = upstream.status_code
+        if upstream.status_code >= 400:
+            return self._passthrough(upstream, content, headers, line)
+        return self._rewrite_json(content, backend, headers, line, extra)
+
+    async def stream(
+        self,
+        backend: Backend,
+        forward: dict[str, Any],
+        headers: dict[str, str],
+        line: RequestLog,
+        extra: dict[str, Any] | None = None,
+    ) -> Response:
+        """Open the upstream stream first, so connection errors and error statuses still get a proper status code."""
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(backend.timeout):
+                upstream = await self.client.send(self._request(backend, forward), stream=True)
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise upstream_error(backend, exc) from None
+        self.metrics.upstream_headers_seconds.labels(backend.name).observe(time.perf_counter() - started)
+        line.upstream = upstream.status_code
+        if upstream.status_code >= 400 or not upstream.headers.get("content-type", "").startswith("text/event-stream"):
+            try:
+                with anyio.fail_after(backend.timeout):
+                    content = await upstream.aread()
+            except (TimeoutError, httpx.TransportError) as exc:
+                raise upstream_error(backend, exc) from None
+            finally:
+                await upstream.aclose()
+            self.metrics.upstream_seconds.labels(backend.name).observe(time.perf_counter() - started)
+            if upstream.status_code >= 400:
+                return self._passthrough(upstream, content, headers, line)
+            return self._rewrite_json(content, backend, headers, line, extra)  # the backend ignored stream=true
+        stream_headers = {**headers, "cache-control": "no-cache"}
+        relay = self._relay(upstream, backend, line, started)
+        return StreamingResponse(relay, media_type="text/event-stream", headers=stream_headers)
+
+    async def _relay(
+        self, upstream: httpx.Response, backend: Backend, line: RequestLog, started: float
+    ) -> AsyncIterator[bytes]:
+        """Server-sent events from the backend, one event at a time, with each chunk's ``model`` set to the candidate.
+
+        The status line is already sent, so a backend that stalls (per-read timeout) or breaks off mid-stream ends the
+        stream with an OpenAI-style ``data: {"error": ...}`` event instead of hanging.
+        """
+        outcome = "ok"
+        event: list[str] = []
+        try:
+            async for text in upstream.aiter_lines():
+                if text:
+                    event.append(_rewrite_sse_line(text, backend.name))
+                elif event:
+                    yield ("\n".join(event) + "\n\n").encode()
+                    event = []
+            if event:
+                yield ("\n".join(event) + "\n\n").encode()
+        except httpx.TransportError as exc:
+            error = upstream_error(backend, exc)
+            outcome = error.code or "error"
+            self.count_error(outcome)
+            yield f"data: {json.dumps(error_body(error.message, error.type, error.code))}\n\n".encode()
+        finally:
+            await upstream.aclose()
+            self.metrics.upstream_seconds.labels(backend.name).observe(time.perf_counter() - started)
+            line.emit(200, note=f"stream={outcome}")
+
+    def _passthrough(
+        self, upstream: httpx.Response, content: bytes, headers: dict[str, str], line: RequestLog
+    ) -> Response:
+        """A backend's own error, status and body unchanged."""
+        self.count_error("backend_error")
+        line.emit(upstream.status_code)
+        media_type = upstream.headers.get("content-type", "application/json")
+        return Response(content, status_code=upstream.status_code, media_type=media_type, headers=headers)
+
+    def _rewrite_json(
+        self,
+        content: bytes,
+        backend: Backend,
+        headers: dict[str, str],
+        line: RequestLog,
+        extra: dict[str, Any] | None,
+    ) -> Response:
+        try:
+            data = json.loads(content)
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if not isinstance(data, dict):
+            message = f"backend for {backend.name} answered with no JSON object"
+            raise ApiError(502, message, "upstream_error", "bad_upstream")
+        data["model"] = backend.name
+        data.update(extra or {})
+        line.emit(200)
+        return JSONResponse(data, headers=headers)
+
+
+def _rewrite_sse_line(text: str, model: str) -> str:
+    if not text.startswith("data:"):
+        return text
+    payload = text[5:].strip()
+    if not payload.startswith("{"):
+        return text  # e.g. "data: [DONE]"
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        return text
+    if isinstance(chunk, dict) and "model" in chunk:
+        chunk["model"] = model
+        return "data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
+    return text

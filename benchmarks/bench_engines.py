@@ -1,6 +1,6 @@
 """Routing engines side by side on one trained router: speed, set-up cost, decision agreement and µn against fp32.
 
-    python benchmarks/bench_engines.py --run runs/cpu_mlm_all [--engines fp32,bf16,int8,compile,onnx,onnx-int8]
+    python benchmarks/bench_engines.py --run runs/cpu_mlm_all [--engines fp32,bf16,onnx,onnx-int8]
         [--latency-prompts 40] [--json docs/results/engines.json]
 
 The router's test items are rebuilt from its run's ``config.yaml`` exactly as the recipe split them (``make_splits``
@@ -9,7 +9,7 @@ engine (``router.use_engine``):
 
 - ``prepare_s``: what ``use_engine`` costs (quantising a copy, or exporting + checking + quantising the ONNX graph
   into an empty model cache); for the ONNX engines also ``cached_prepare_s``, the second load that reuses the file;
-- ``warmup_s``: 3 batch-1 calls and one batch-64 call (for ``compile``, the compilations of both specialisations);
+- ``warmup_s``: 3 batch-1 calls and one batch-64 call;
 - p50 / p95 ms of ``router.route([prompt], batch_size=1)`` over ``--latency-prompts`` seeded test prompts;
 - prompts/s of ``router.score(chunk, batch_size=64)`` summed over chunks covering every test prompt (tokenise,
   collate, forward; length-sorted batches, as ``route`` does): this pass also gives the scores for
@@ -168,7 +168,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=Path("runs/cpu_mlm_all"), help="run directory of a trained router")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: the run's data.data_dir")
-    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated; fp32 is always run first")
+    concrete = ",".join(e for e in ENGINES if e != "auto")  # auto is one of the others
+    parser.add_argument("--engines", default=concrete, help="comma-separated; fp32 is always run first")
     parser.add_argument("--latency-prompts", type=int, default=40, help="seeded test prompts timed at batch 1")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--chunk", type=int, default=256, help="prompts per engine turn in the throughput pass")

@@ -110,7 +110,7 @@ def _route_file(args: argparse.Namespace) -> int:
         else:
             source = {} if args.rule == "argmax" else _price_source(args)
             costs = lambda router, prompts: _route_costs(args, router, prompts)  # noqa: E731
-        settings = RouteSettings(args.rule, args.lam, args.tau, args.batch_size, args.engine, source)
+        settings = RouteSettings(args.rule, args.lam, args.tau, args.batch_size, router.engine, source)
         return Routing(router, settings, costs)
 
     job = BulkJob(args.file, args.out, args.shard_size, args.devices, args.accelerator, args.device, args.restart)

@@ -24,7 +24,7 @@ import torch
 from lightning_lookahead.costs.rules import choose, top_choice_probabilities
 from lightning_lookahead.data.inputs import example_row, prompt_row
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE
+from lightning_lookahead.inference.engine_names import EXACT_ENGINE
 from lightning_lookahead.inference.export import EXPORT_DIR, META_FILE, load_checkpoint_file, load_export
 from lightning_lookahead.models.predictor import Predictor
 from lightning_lookahead.models.scoring import network_device, score_features
@@ -139,7 +139,7 @@ class TrainedRouter(Router):
         self.predictor = predictor
         self.network = predictor.network.eval()
         #: The routing forward path ``network`` runs on (see ``use_engine``).
-        self.engine = DEFAULT_ENGINE
+        self.engine = EXACT_ENGINE
         #: Mean response length per candidate on the training split (from the export), for cost-aware rules.
         self.response_tokens: dict[str, float] | None = None if response_tokens is None else dict(response_tokens)
         self.candidates: list[str] = list(predictor.candidates)
@@ -173,14 +173,15 @@ class TrainedRouter(Router):
         device: str | torch.device = "cpu",
         checkpoint: str = "best",
         backbone: str | None = None,
-        engine: str = DEFAULT_ENGINE,
+        engine: str = EXACT_ENGINE,
     ) -> TrainedRouter:
         """Load from a run directory (its ``export/``, else ``checkpoints/<checkpoint>.ckpt``), an export directory or a
         ``.ckpt`` file. No pickled code runs: safetensors, or ``torch.load(weights_only=True)`` for checkpoints.
 
         ``backbone`` replaces the saved ``model.backbone`` (e.g. the run was trained on another machine where the
         backbone lived elsewhere); its tokenizer must match the one the router was trained with.
-        ``engine`` is the routing forward path (``inference.engine_names.ENGINES``; docs/inference.md).
+        ``engine`` is the routing forward path (``inference.engine_names.ENGINES``; docs/inference.md). The default
+        is fp32, the training recipe's numerics; the ``route``/``serve``/``calibrate`` commands default to ``auto``.
         """
         source = _resolve(path, checkpoint)
         if source.kind == "export":
@@ -200,11 +201,11 @@ class TrainedRouter(Router):
         return router
 
     def use_engine(self, engine: str) -> None:
-        """Score through ``engine`` from now on (the predictor's own network is kept, untouched)."""
+        """Score through ``engine`` from now on (the predictor's own network is kept, untouched); ``self.engine``
+        names what it resolved to (``auto`` → bf16 or fp32)."""
         from lightning_lookahead.inference.engines import apply_engine
 
-        self.network = apply_engine(self.predictor, engine)
-        self.engine = engine
+        self.network, self.engine = apply_engine(self.predictor, engine)
 
     @property
     def home(self) -> Path | None:

@@ -19,6 +19,7 @@ from lightning_lookahead.inference import TrainedRouter, export_router
 from lightning_lookahead.inference.bulk import run as bulk_run
 from lightning_lookahead.inference.bulk.source import read_shard, scan
 from lightning_lookahead.inference.calibrations import Calibration, save_calibration
+from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE
 from lightning_lookahead.inference.prompts import parse_prompts
 from lightning_lookahead.models.registry import build_predictor
 
@@ -68,7 +69,7 @@ def test_one_process_routes_in_shards_like_route_does(run_dir, log, tmp_path, ca
     assert not (tmp_path / "out.jsonl.parts").exists()
     rows = _rows(out)
     prompts = [json.loads(line)["prompt"] for line in log.read_text().splitlines() if line]
-    expected = TrainedRouter.from_checkpoint(run_dir).route(prompts, batch_size=3)
+    expected = TrainedRouter.from_checkpoint(run_dir, engine=DEFAULT_ENGINE).route(prompts, batch_size=3)
     assert [r["prompt_index"] for r in rows] == list(range(11))
     assert [r["model"] for r in rows] == [d.model for d in expected]
     for row, decision in zip(rows, expected, strict=True):

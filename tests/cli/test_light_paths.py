@@ -1,4 +1,4 @@
-"""The light commands stay light: `validate`, `route` and `serve` never import Lightning (nor torchmetrics).
+"""The light commands stay light: `validate`, `route`, `calibrate` and `serve` never import Lightning or torchmetrics.
 
 Each runs in a fresh interpreter, as a user's shell would, and reports which heavy packages ended up imported.
 """
@@ -68,3 +68,13 @@ def test_route_does_not_import_lightning(run_dir: Path) -> None:
 def test_serve_does_not_import_lightning(run_dir: Path) -> None:
     backends = str(ROOT / "examples" / "backends.yaml")
     assert _run("serve", "--checkpoint", str(run_dir), "--backends", backends) == {"rc": 0, "heavy": []}
+
+
+def test_calibrate_and_route_with_a_calibration_do_not_import_lightning(run_dir: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    words = "write a function sort list story".split()
+    log.write_text("\n".join(" ".join(words[i % 6 :] + words[: i % 6]) + f" {i}" for i in range(60)) + "\n")
+    calibrate = ("calibrate", "--checkpoint", str(run_dir), "--prompts", str(log), "--output-tokens", "100")
+    assert _run(*calibrate, "--target-cost", "1000", "--name", "light") == {"rc": 0, "heavy": []}
+    route = ("route", "--checkpoint", str(run_dir), "--calibration", "light", "write a function to sort a list")
+    assert _run(*route) == {"rc": 0, "heavy": []}

@@ -20,6 +20,7 @@ from lightning_lookahead.cli import main
 from lightning_lookahead.config.typed import config_to_dict
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
 from lightning_lookahead.inference import TrainedRouter, export_router
+from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE
 from lightning_lookahead.models.registry import build_predictor
 
 FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
@@ -60,7 +61,7 @@ def test_route_prompts_given_as_arguments(run_dir, capsys):
     assert main(["route", "--checkpoint", str(run_dir), *PROMPTS, "--batch-size", "3"]) == 0
     rows = _decisions(capsys.readouterr().out)
     assert [r["prompt_index"] for r in rows] == [0, 1, 2, 3]
-    expected = TrainedRouter.from_checkpoint(run_dir).score(PROMPTS)
+    expected = TrainedRouter.from_checkpoint(run_dir, engine=DEFAULT_ENGINE).score(PROMPTS)  # route's default
     got = np.array([[r["scores"][c] for c in PAPER_CANDIDATES] for r in rows])
     np.testing.assert_allclose(got, expected, atol=1e-6)
 

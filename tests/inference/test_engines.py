@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,28 +30,14 @@ PROMPTS = [
     "write a function",
     "print the number",
 ]
-#: Max |score − fp32 score| each engine may show on these routers (logits of unit scale; the int8 engines quantise
+#: Max |score − fp32 score| each engine may show on these routers (logits of unit scale; onnx-int8 quantises
 #: activations per batch, so a prompt's scores also move with its batch-mates by up to this much).
-TOLERANCE = {"fp32": 1e-5, "compile": 1e-4, "onnx": 1e-4, "bf16": 0.05, "int8": 0.15, "onnx-int8": 0.15}
+TOLERANCE = {"fp32": 1e-5, "onnx": 1e-4, "bf16": 0.05, "onnx-int8": 0.15}
+#: The engines that name one forward path (``auto`` names one of them; its own test is below).
+CONCRETE = [e for e in ENGINES if e != "auto"]
 #: Std of the sharpened random weights: at BERT's 0.02 every prompt of a random tiny model gets nearly the same scores
 #: (rows 1e-3 apart, one pick for all), which would let a permutation or a wrong decision pass unseen.
 SHARP_STD = 0.3
-#: torch.compile takes about 30 s on this tiny model on a 2-core machine (more with the batch-1 specialisation):
-#: run its test only on request.
-COMPILE_ENV = "LOOKAHEAD_TEST_COMPILE"
-
-
-def _engines() -> list:
-    out = []
-    for engine in ENGINES:
-        if engine == "compile":
-            skip = pytest.mark.skipif(
-                os.environ.get(COMPILE_ENV) != "1", reason=f"torch.compile takes > 30 s here; set {COMPILE_ENV}=1"
-            )
-            out.append(pytest.param(engine, marks=[pytest.mark.slow, skip]))
-        else:
-            out.append(engine)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +79,7 @@ def reference(exports) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("kind", ["mlm", "mlc"])
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", CONCRETE)
 def test_engine_scores_and_decisions_match_fp32_in_input_order(exports, reference, cache, engine, kind):
     router = TrainedRouter.from_checkpoint(exports[kind], engine=engine)
     assert router.engine == engine
@@ -110,7 +95,7 @@ def test_engine_scores_and_decisions_match_fp32_in_input_order(exports, referenc
     assert clear.mean() >= 0.75
     assert (got.argmax(axis=1) == expected.argmax(axis=1))[clear].all()
     # Order restoration: one batch of all prompts, length-sorted or not, holds the same padded rows (so the same
-    # numerics, even int8's per-batch scales); only the order differs, and rows are far apart, so a swap would show.
+    # numerics, even onnx-int8's per-batch scales); only the order differs; rows are far apart, so a swap shows.
     whole = len(PROMPTS)
     gaps = [np.abs(expected[i] - expected[j]).max() for i in range(whole) for j in range(i)]
     assert min(gaps) > 0.05
@@ -123,16 +108,30 @@ def test_engine_scores_and_decisions_match_fp32_in_input_order(exports, referenc
     assert [d.index for d in router.route(PROMPTS, batch_size=4)] == got.argmax(axis=1).tolist()
 
 
-def test_engines_leave_the_predictors_network_untouched(exports, reference):
-    from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
-
-    router = TrainedRouter.from_checkpoint(exports["mlm"], engine="int8")
-    assert any(isinstance(m, QuantizedLinear) for m in router.network.backbone.modules())
-    assert not any(isinstance(m, QuantizedLinear) for m in router.network.head.modules())  # the head stays fp32
-    assert not any(isinstance(m, QuantizedLinear) for m in router.predictor.network.modules())
+def test_engines_leave_the_predictors_network_untouched(exports, reference, cache):
+    router = TrainedRouter.from_checkpoint(exports["mlm"], engine="bf16")
+    assert router.network is not router.predictor.network
+    assert all(p.dtype == torch.float32 for p in router.predictor.network.parameters())
+    router.use_engine("onnx-int8")
+    assert all(p.dtype == torch.float32 for p in router.predictor.network.parameters())
     router.use_engine("fp32")
     assert router.network is router.predictor.network
     np.testing.assert_array_equal(router.score(PROMPTS), reference["mlm"])
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_is_bf16_only_where_the_hardware_computes_it_natively(exports, reference, monkeypatch, native, expected):
+    from lightning_lookahead.inference import engines
+
+    monkeypatch.setattr(engines, "native_bf16", lambda device: native)
+    router = TrainedRouter.from_checkpoint(exports["mlc"], engine="auto")
+    assert router.engine == expected
+    np.testing.assert_allclose(router.score(PROMPTS), reference["mlc"], atol=TOLERANCE[expected], rtol=0)
+
+
+def test_the_python_api_defaults_to_the_exact_engine(exports, reference):
+    router = TrainedRouter.from_checkpoint(exports["mlc"])
+    assert router.engine == "fp32" and router.network is router.predictor.network
 
 
 def test_onnx_export_is_built_once_and_reused(exports, reference, cache, monkeypatch):
@@ -192,7 +191,7 @@ def test_onnx_refuses_the_clms_attention_masks_and_names_the_engines_that_work(t
         with pytest.raises(LookaheadError, match=rf"engine '{engine}' cannot run a 'clm' router") as info:
             router.use_engine(engine)
         message = str(info.value)
-        assert "'allowed'" in message and "engines that can: fp32, bf16, int8, compile" in message
+        assert "'allowed'" in message and "engines that can: fp32, bf16" in message
         assert "\n" not in message
     expected = router.score(PROMPTS[:3])
     router.use_engine("bf16")  # the torch engines run it

@@ -6,6 +6,7 @@ A uniquely named module (not ``conftest``) so test files can import it without c
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,3 +104,30 @@ def make_trainer(**kwargs: Any):
     }
     defaults.update(kwargs)
     return L.Trainer(**defaults)
+
+
+class TableEmbedder:
+    """Embeds a text by looking it up (hand-made vectors) or, failing that, by hashing it to a unit vector of ``dim``
+    entries; deterministic, instant, and it records every call (so tests can see what was embedded or cached)."""
+
+    def __init__(self, table: Mapping[str, Any] | None = None, name: str = "table", dim: int = 16) -> None:
+        self.table = dict(table or {})
+        self.name = name
+        self.dim = dim
+        self.calls: list[list[str]] = []
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.name}-v1"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = []
+        for text in texts:
+            if text in self.table:
+                rows.append(self.table[text])
+            else:
+                digest = hashlib.sha256(text.encode()).digest()[: self.dim]
+                raw = np.frombuffer(digest, dtype=np.uint8).astype(np.float32)
+                rows.append(raw / np.linalg.norm(raw))
+        return np.asarray(rows, dtype=np.float32)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from routers_testkit import TableEmbedder
 
 from lightning_lookahead.cli import main
 from lightning_lookahead.data.benchmarks import load_benchmark
@@ -27,30 +27,6 @@ from lightning_lookahead.routers.fitted import fit_and_score, fit_data_config, f
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 CANDS = ["m0", "m1", "m2"]
-
-
-class TableEmbedder:
-    """Embeds a prompt by looking it up (hand-made vectors) or, failing that, by hashing it; counts its calls."""
-
-    def __init__(self, table: dict[str, Sequence[float]] | None = None, name: str = "table") -> None:
-        self.table = table or {}
-        self.name = name
-        self.calls: list[list[str]] = []
-
-    @property
-    def fingerprint(self) -> str:
-        return f"{self.name}-v1"
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(list(texts))
-        rows = []
-        for text in texts:
-            if text in self.table:
-                rows.append(self.table[text])
-            else:
-                raw = np.frombuffer(hashlib.sha256(text.encode()).digest()[:16], dtype=np.uint8).astype(np.float32)
-                rows.append(raw / np.linalg.norm(raw))
-        return np.asarray(rows, dtype=np.float32)
 
 
 def _ex(prompt: str, scores: Sequence[float]) -> RoutingExample:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import replace
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from routers_testkit import TableEmbedder
 
 from lightning_lookahead.cli import main
 from lightning_lookahead.data.benchmarks import load_benchmark
@@ -28,29 +28,6 @@ from lightning_lookahead.routers.smoothie import (
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 CANDS = ["m0", "m1", "m2", "m3"]
 DIM = 32
-
-
-class TableEmbedder:
-    """Looks texts up in a table of vectors, else hashes them to a unit vector; deterministic and instant."""
-
-    def __init__(self, table: dict[str, np.ndarray] | None = None) -> None:
-        self.table = table or {}
-        self.calls: list[list[str]] = []
-
-    @property
-    def fingerprint(self) -> str:
-        return "table-v1"
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(list(texts))
-        rows = []
-        for text in texts:
-            if text in self.table:
-                rows.append(self.table[text])
-            else:
-                raw = np.frombuffer(hashlib.sha256(text.encode()).digest()[:DIM], dtype=np.uint8).astype(np.float32)
-                rows.append(raw / np.linalg.norm(raw))
-        return np.asarray(rows, dtype=np.float32)
 
 
 def synthetic(
@@ -103,7 +80,7 @@ def test_triplet_formula_on_exact_distances() -> None:
 
 def test_router_routes_to_the_least_noisy_candidate() -> None:
     examples, table = synthetic(60, SIGMAS, centre=unit(0), tag="a", seed=1)
-    router = SmoothieRouter(50, TableEmbedder(table)).fit(examples)
+    router = SmoothieRouter(50, TableEmbedder(table, dim=DIM)).fit(examples)
     scores = router.score_matrix(examples[:5], CANDS)
     assert scores.shape == (5, 4) and (scores.argmax(axis=1) == 1).all()
     assert router.n_train == 60 and router.fit_seconds is not None and router.score_kind == "true_scores"
@@ -115,13 +92,13 @@ def test_only_the_n0_nearest_training_prompts_count() -> None:
     table = {**table_a, **table_b, "query-a": unit(0), "query-b": unit(1)}
     train = near_a + near_b
     queries = [RoutingExample(q, q, ("", "", ""), (0.0, 0.0, 0.0), "t") for q in ("query-a", "query-b")]
-    router = SmoothieRouter(30, TableEmbedder(table)).fit(train)
+    router = SmoothieRouter(30, TableEmbedder(table, dim=DIM)).fit(train)
     scores = router.score_matrix(queries, CANDS[:3])
     assert list(scores.argmax(axis=1)) == [0, 2]
     x = np.stack([[table[r] for r in ex.responses] for ex in near_a])
     # The estimate for query-a uses exactly its 30 neighbours (cluster a), none of cluster b.
     np.testing.assert_allclose(scores[0], -triplet_noise(pairwise_sq_distances(x).mean(axis=0)), rtol=1e-5)
-    everyone = SmoothieRouter(60, TableEmbedder(table)).fit(train).score_matrix(queries, CANDS[:3])
+    everyone = SmoothieRouter(60, TableEmbedder(table, dim=DIM)).fit(train).score_matrix(queries, CANDS[:3])
     np.testing.assert_allclose(everyone[0], everyone[1])  # n0 = all: the same estimate for every prompt
 
 
@@ -131,7 +108,7 @@ def test_scores_are_never_read() -> None:
     zeroed = [replace(ex, scores=(0.0,) * 4) for ex in examples]
     shuffled = [replace(ex, scores=tuple(rng.permutation(ex.scores))) for ex in examples]
     runs = [
-        SmoothieRouter(10, TableEmbedder(table)).fit(train).score_matrix(examples, CANDS)
+        SmoothieRouter(10, TableEmbedder(table, dim=DIM)).fit(train).score_matrix(examples, CANDS)
         for train in (examples, zeroed, shuffled)
     ]
     np.testing.assert_array_equal(runs[0], runs[1])
@@ -140,7 +117,7 @@ def test_scores_are_never_read() -> None:
 
 def test_the_routed_prompts_responses_are_never_read() -> None:
     examples, table = synthetic(20, SIGMAS, centre=unit(0), tag="a", seed=5)
-    embedder = TableEmbedder(table)
+    embedder = TableEmbedder(table, dim=DIM)
     router = SmoothieRouter(5, embedder).fit(examples)
     blank = [replace(ex, responses=("",) * 4) for ex in examples[:3]]
     np.testing.assert_array_equal(router.score_matrix(blank, CANDS), router.score_matrix(examples[:3], CANDS))
@@ -158,17 +135,17 @@ def test_specs_and_errors() -> None:
             parse_router(spec, PAPER_CANDIDATES)
     examples, table = synthetic(5, SIGMAS, centre=unit(0), tag="a", seed=6)
     with pytest.raises(LookaheadError, match="n0 = 7 exceeds the 5 training prompts"):
-        SmoothieRouter(7, TableEmbedder(table)).fit(examples)
+        SmoothieRouter(7, TableEmbedder(table, dim=DIM)).fit(examples)
     two = [replace(ex, responses=ex.responses[:2], scores=ex.scores[:2]) for ex in examples]
     with pytest.raises(LookaheadError, match="at least 3 candidates"):
-        SmoothieRouter(2, TableEmbedder(table)).fit(two)
+        SmoothieRouter(2, TableEmbedder(table, dim=DIM)).fit(two)
     with pytest.raises(LookaheadError, match="not fitted"):
         SmoothieRouter(2).score_matrix(examples, CANDS)
 
 
 def test_fit_for_evaluation_gives_it_the_shared_embedder_and_the_held_out_fold() -> None:
     [router] = parse_router("smoothie:4", PAPER_CANDIDATES)
-    router.embedder = TableEmbedder()
+    router.embedder = TableEmbedder(dim=DIM)
     bench = {name: load_benchmark(name, FIXTURES, PAPER_CANDIDATES) for name in ("HumanEval", "GSM8k")}
     where = {"family": "all", "protocol": "kfold", "fold": 1, "overrides": ["data.kfold.k=3"]}
     out = fit_for_evaluation([router], bench, data_dir=FIXTURES, candidates=PAPER_CANDIDATES, **where)
@@ -180,7 +157,7 @@ def test_fit_for_evaluation_gives_it_the_shared_embedder_and_the_held_out_fold()
 def test_fit_and_score(tmp_path: Path) -> None:
     examples, table = synthetic(12, SIGMAS, centre=unit(0), tag="a", seed=7)
     splits = RoutingSplits(train=examples, val=examples[:2], test={"A": examples[2:5]})
-    out = fit_and_score("smoothie:6", splits, CANDS, tmp_path, embedder=TableEmbedder(table))
+    out = fit_and_score("smoothie:6", splits, CANDS, tmp_path, embedder=TableEmbedder(table, dim=DIM))
     assert out["router"] == "smoothie:6" and out["val"].shape == (2, 4) and out["test"]["A"].shape == (3, 4)
     assert len(list((tmp_path / "embeddings").glob("*.npy"))) == 2  # training prompts and training responses
 

@@ -253,6 +253,17 @@ class TrainedRouter(Router):
                 "responses; it cannot route new prompts (use `lookahead evaluate --checkpoint` on benchmark items)"
             )
 
+    def featurize_prompts(self, prompts: Sequence[str]) -> list[dict[str, Any]]:
+        """New prompts as this router's input builder features (what :meth:`score_featurized` takes)."""
+        self._refuse_without_responses()
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        for i, prompt in enumerate(prompts):
+            if not isinstance(prompt, str):
+                raise LookaheadError(f"prompt {i} is a {type(prompt).__name__}, not a string")
+        inputs = self.predictor.inputs
+        return [{**row, **inputs.featurize(dict(row))} for row in (prompt_row(p, i) for i, p in enumerate(prompts))]
+
     def score(
         self,
         prompts: Sequence[str],
@@ -262,14 +273,8 @@ class TrainedRouter(Router):
         sort_by_length: bool = True,
     ) -> np.ndarray:
         """Raw routing scores (logits), shape (len(prompts), C), in input order."""
-        self._refuse_without_responses()
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        for i, prompt in enumerate(prompts):
-            if not isinstance(prompt, str):
-                raise LookaheadError(f"prompt {i} is a {type(prompt).__name__}, not a string")
-        rows = [prompt_row(p, i) for i, p in enumerate(prompts)]
-        return self.score_rows(rows, batch_size=batch_size, progress=progress, sort_by_length=sort_by_length)
+        features = self.featurize_prompts(prompts)
+        return self.score_featurized(features, batch_size=batch_size, progress=progress, sort_by_length=sort_by_length)
 
     def route(
         self,
@@ -284,6 +289,18 @@ class TrainedRouter(Router):
     ) -> list[RouteDecision]:
         """One decision per prompt: ``costs.rules.choose`` on the scores (``costs``: (C,) or (n, C) expected cost)."""
         scores = self.score(prompts, batch_size=batch_size, progress=progress)
+        return self.decide(scores, rule=rule, lam=lam, tau=tau, costs=costs)
+
+    def decide(
+        self,
+        scores: np.ndarray,
+        *,
+        rule: str = "argmax",
+        lam: float = 0.0,
+        tau: float = 0.5,
+        costs: np.ndarray | None = None,
+    ) -> list[RouteDecision]:
+        """Scores (n, C) of this router → one :class:`RouteDecision` per row (the rule as in :meth:`route`)."""
         if costs is not None and np.asarray(costs).shape[-1:] != (len(self.candidates),):
             raise LookaheadError(
                 f"costs must have one entry per candidate ({len(self.candidates)}), got shape {np.asarray(costs).shape}"

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lightning_lookahead.data.inputs import prompt_row
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.scoring import feature_length
 
@@ -65,12 +64,10 @@ class Routing:
         return route_shard(self.router, prompts, first_index, self.settings, self.costs, on_batch)
 
 
-def batch_order(router: TrainedRouter, prompts: Sequence[str]) -> list[int]:
+def batch_order(features: Sequence[Mapping[str, Any]]) -> list[int]:
     """Positions in the order ``score_features`` batches them (longest first; ties keep input order)."""
-    inputs = router.predictor.inputs
-    rows = [prompt_row(p, i) for i, p in enumerate(prompts)]
-    lengths = [feature_length({**row, **inputs.featurize(dict(row))}) for row in rows]
-    return sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    lengths = [feature_length(f) for f in features]
+    return sorted(range(len(features)), key=lambda i: -lengths[i])
 
 
 def route_shard(
@@ -81,23 +78,21 @@ def route_shard(
     costs_fn: CostsFn,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> str:
-    """The JSON lines of one shard (``prompt_index`` from ``first_index``), in input order, newline-terminated."""
+    """The JSON lines of one shard (``prompt_index`` from ``first_index``), in input order, newline-terminated.
+
+    Each prompt is featurised once: the features give the batch order and are what each batch is scored from.
+    """
     costs = costs_fn(router, prompts)
     costs = None if costs is None else np.asarray(costs)
-    order = batch_order(router, prompts)
+    features = router.featurize_prompts(prompts)
+    order = batch_order(features)
     decisions: list[Any] = [None] * len(prompts)
     size = settings.batch_size
     for start in range(0, len(order), size):
         index = order[start : start + size]
         batch_costs = costs[index] if costs is not None and costs.ndim == 2 else costs
-        chosen = router.route(
-            [prompts[i] for i in index],
-            batch_size=size,
-            rule=settings.rule,
-            lam=settings.lam,
-            tau=settings.tau,
-            costs=batch_costs,
-        )
+        scores = router.score_featurized([features[i] for i in index], batch_size=size)
+        chosen = router.decide(scores, rule=settings.rule, lam=settings.lam, tau=settings.tau, costs=batch_costs)
         for i, decision in zip(index, chosen, strict=True):
             decisions[i] = decision
         on_batch(len(index))

@@ -2,7 +2,8 @@
 
 ``lookahead calibrate`` writes one entry per name (a rule, its λ or τ, and the candidate costs it was fitted with);
 ``serve`` answers ``model: "router:<name>"`` with it and ``route --calibration NAME`` applies it. The costs are kept
-so a server whose costs differ from the calibration's can refuse it instead of silently missing the target.
+because λ and τ only mean something for the costs they were fitted with: both apply the calibration with its own
+costs, and ``serve`` warns at start-up when its backends' costs differ from them.
 No torch here: the server and the CLI read this before any model loads.
 """
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lightning_lookahead import __version__
-from lightning_lookahead.commands import calibrate, data, evaluate, experiments, route, serve
+from lightning_lookahead.commands import calibrate, data, evaluate, experiments, route, serve, tune
 from lightning_lookahead.commands.common import EXIT_USER_ERROR
 from lightning_lookahead.errors import LookaheadError
 
@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lightning_lookahead {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (data, experiments, evaluate, route, calibrate, serve):  # the order `lookahead --help` lists them in
+    # the order `lookahead --help` lists them in
+    for group in (data, experiments, tune, evaluate, route, calibrate, serve):
         group.add_parser(sub)
     return parser
 

@@ -96,6 +96,34 @@ def evaluate_scores(
     }
 
 
+def validation_mu_n(
+    examples: Sequence[RoutingExample],
+    scores: np.ndarray,
+    candidates: Sequence[str],
+    *,
+    reference_cache: dict[str, References] | None = None,
+) -> dict[str, Any]:
+    """µn per benchmark (per domain of a user's dataset) of a mixed validation split, and their macro average.
+
+    The same µn as on test (oracle and random from these items' own scores), so checkpoint selection and tuning
+    optimise the quantity the results table reports; ``val/reward`` is a micro-average dominated by the largest
+    benchmark. LC win rates are not attempted (they need alpaca_eval's hub data): AlpacaEval uses the raw win rate.
+    """
+    matrix = np.asarray(scores)
+    groups: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        groups.setdefault(ex.benchmark, []).append(i)
+    matrices = {bench: matrix[rows] for bench, rows in groups.items()}
+    benchmarks = {bench: [examples[i] for i in rows] for bench, rows in groups.items()}
+    run = evaluate_scores(
+        "validation", matrices, benchmarks, candidates, reference_cache=reference_cache, compute_lc=False
+    )
+    return {
+        "avg_mu_n": run["avg_mu_n"],
+        "mu_n": {bench: metrics["mu_n"] for bench, metrics in run["results"].items()},
+    }
+
+
 def _cell(run: Mapping[str, Any], benchmark: str, metric: str, scale: float) -> float | None:
     value = run["results"].get(benchmark, {}).get(metric)
     if value is None or (isinstance(value, float) and math.isnan(value)):

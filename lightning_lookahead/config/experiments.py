@@ -20,6 +20,8 @@ from lightning_lookahead.errors import LookaheadError
 
 #: Experiments shipped with the project: ``<repo>/experiments``.
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+#: ``experiments/tune/``: search spaces of ``lookahead tune``, not experiments.
+SEARCH_SPACES_DIR = "tune"
 #: Keys an experiment file may use beyond the config schema.
 FILE_ONLY_KEYS = ("extends",)
 
@@ -43,7 +45,7 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _search_dirs() -> tuple[Path, ...]:
+def search_dirs() -> tuple[Path, ...]:
     return (Path.cwd() / "experiments", EXPERIMENTS_DIR)
 
 
@@ -51,7 +53,7 @@ def _experiment_file(name: str | Path) -> Path | None:
     path = Path(name)
     if path.suffix in {".yaml", ".yml"} and path.exists():
         return path
-    for base in _search_dirs():
+    for base in search_dirs():
         candidate = base / f"{name}.yaml"
         if candidate.exists():
             return candidate
@@ -82,7 +84,7 @@ def experiment_path(name: str | Path) -> Path:
 
 def experiment_name(path: Path) -> str:
     """A run name from the file: ``experiments/cpu/mlm_code.yaml`` → ``cpu_mlm_code``."""
-    for base in _search_dirs():
+    for base in search_dirs():
         try:
             return str(path.resolve().relative_to(base.resolve()).with_suffix("")).replace("/", "_")
         except ValueError:
@@ -94,7 +96,8 @@ def list_experiments() -> list[str]:
     """Names of the shipped experiment files, e.g. ``mlm`` and ``cpu/mlm_code`` (any takes ``family=...``)."""
     if not EXPERIMENTS_DIR.is_dir():
         return []
-    return sorted(str(p.relative_to(EXPERIMENTS_DIR).with_suffix("")) for p in EXPERIMENTS_DIR.rglob("*.yaml"))
+    names = (str(p.relative_to(EXPERIMENTS_DIR).with_suffix("")) for p in EXPERIMENTS_DIR.rglob("*.yaml"))
+    return sorted(name for name in names if not name.startswith(f"{SEARCH_SPACES_DIR}/"))
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

@@ -25,6 +25,9 @@ Scheduler = Literal["cosine", "linear", "constant"]
 Family = Literal["chat", "math", "code", "all"]
 Protocol = Literal["paper", "kfold"]
 WandbMode = Literal["online", "offline", "disabled"]
+#: Validation metrics that may choose the checkpoint (all higher-is-better); ``auto``: ``val/avg_mu_n`` where the
+#: validation split mixes benchmarks or domains, else ``val/reward`` (lightning_lookahead.training.validation_mu_n).
+Monitor = Literal["auto", "val/avg_mu_n", "val/reward", "val/normalized_reward", "val/routing_accuracy"]
 #: What ``lightning.Trainer(precision=...)`` accepts in Lightning 2.x, written out so validation needs no Lightning.
 Precision = Literal[
     "transformer-engine",
@@ -164,6 +167,8 @@ class ExperimentConfig:
     seed: int = field(default=42, metadata=at_least(0))
     run_dir: str = "runs/${name}"
     resume: str | None = None  # null | last | path/to.ckpt
+    #: The validation metric that chooses the tested checkpoint (and lookahead tune's default objective).
+    monitor: Monitor = "auto"
     #: How often last.ckpt is refreshed (what resume=last restarts from), in optimiser steps.
     checkpoint_every_n_steps: int = field(default=50, metadata=at_least(1))
     model: dict[str, Any] = field(default_factory=lambda: {"kind": "mlm"})

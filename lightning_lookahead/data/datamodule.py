@@ -72,8 +72,11 @@ class RoutingDataModule(L.LightningDataModule):
         *,
         splits: RoutingSplits | None = None,
         seed: int | None = None,
+        featurize_test: bool = True,
     ) -> None:
+        """``featurize_test=False``: ``prepare_data`` leaves the test splits alone (a tune never reads them)."""
         super().__init__()
+        self._featurize_test = featurize_test
         self.cfg = cfg
         self.inputs = inputs
         self._splits = splits
@@ -129,7 +132,7 @@ class RoutingDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Featurise every split once (rank 0 under DDP) so the other ranks' ``setup`` only reads the cache."""
-        for split in self._split_names(None):
+        for split in self._split_names(None if self._featurize_test else "fit"):
             self._featurized(split)
 
     def setup(self, stage: str | None = None) -> None:
@@ -228,7 +231,16 @@ class RoutingDataModule(L.LightningDataModule):
         return self._loader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
+        """Validation batches also carry ``row`` (each prompt's position in the split), so per-benchmark validation
+        metrics can rebuild the score matrix in split order, DDP padding and interleaving included."""
+        cfg = self.cfg
+        return DataLoader(
+            _Positioned(self._featurized("val")),  # type: ignore[arg-type]
+            batch_size=cfg.eval_batch_size,
+            shuffle=False,
+            collate_fn=functools.partial(_collate_with_rows, self.inputs.collate),
+            num_workers=cfg.num_workers,
+        )
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per benchmark, in :attr:`test_names` order (dataloader_idx = position)."""
@@ -237,3 +249,23 @@ class RoutingDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> list[DataLoader]:
         """The test loaders, for ``trainer.predict`` (score matrices without metrics)."""
         return self.test_dataloader()
+
+
+class _Positioned(torch.utils.data.Dataset):
+    """A feature list whose items are ``(position, features)``."""
+
+    def __init__(self, data: Dataset | list[dict[str, Any]]) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[int, dict[str, Any]]:
+        return index, self.data[index]
+
+
+def _collate_with_rows(collate: Any, items: list[tuple[int, dict[str, Any]]]) -> dict[str, torch.Tensor]:
+    """The input builder's routing-layout collate plus ``row``."""
+    batch = collate([features for _, features in items])
+    batch["row"] = torch.tensor([index for index, _ in items], dtype=torch.long)
+    return batch

@@ -143,8 +143,11 @@ class PredictorModule(L.LightningModule):
             result["aux_loss"] = aux.detach()
         return result
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Loss plus the §10 metrics, reduced over the epoch and across ranks."""
+    def validation_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """Loss plus the §10 metrics, reduced over the epoch and across ranks; the logits go to callbacks
+        (validation µn per benchmark, ``training/validation_mu_n.py``)."""
         total, routing, aux, out = self.losses(batch, "val")
         size = int(batch["scores"].shape[0])
         self._log_losses("val", total, routing, aux, size)
@@ -152,6 +155,7 @@ class PredictorModule(L.LightningModule):
         self.val_metrics.update(logits, batch["scores"])
         self.log_dict(self.val_metrics, on_step=False, on_epoch=True, batch_size=size)
         self.val_pick_shares.update(logits, batch["scores"])
+        return {"logits": logits}
 
     def on_validation_epoch_end(self) -> None:
         shares_metric = self.val_pick_shares

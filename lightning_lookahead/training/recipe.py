@@ -1,8 +1,8 @@
 """The training recipe behind `lookahead train` / `make train EXP=...`.
 
-fit (checkpoint the best model by validation reward) → reload the best checkpoint → score the family's test
-benchmarks → write ``results.json`` / ``results.md`` with oracle, random and every single model beside the
-router on the same items.
+fit (checkpoint the best model by the monitored validation metric: ``val/avg_mu_n`` on a mixed split, else
+``val/reward``) → reload the best checkpoint → score the family's test benchmarks → write ``results.json`` /
+``results.md`` with oracle, random and every single model beside the router on the same items.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,15 @@ from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, Ran
 from lightning_lookahead.routers.losses import routing_loss
 
 BEST_METRIC = "val/reward"
+
+
+def resolve_monitor(monitor: str, val_examples: list[RoutingExample]) -> str:
+    """``auto`` → ``val/avg_mu_n`` when the validation split mixes benchmarks or domains, else ``val/reward``."""
+    from lightning_lookahead.training.validation_mu_n import AVG_KEY, has_several_domains
+
+    if monitor != "auto":
+        return monitor
+    return AVG_KEY if has_several_domains(val_examples) else BEST_METRIC
 
 
 def world_size(devices: Any, num_nodes: int = 1) -> int:
@@ -98,11 +107,16 @@ def _validation_rows(
     return rows
 
 
-def run_experiment(cfg: DictConfig) -> dict[str, Any]:
-    """Train, select, test; returns the results dict (empty on non-zero ranks)."""
+def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test: bool = True) -> dict[str, Any]:
+    """Train, select, test; returns the results dict (empty on non-zero ranks).
+
+    ``extra_callbacks`` join the recipe's own (``lookahead tune`` adds its pruning reporter). ``test=False`` stops
+    after the fit and returns only ``{"selection": ...}``: no test split is featurised or scored (tuning).
+    """
     from lightning_lookahead.data.datamodule import RoutingDataModule
     from lightning_lookahead.routers.module import build_module
     from lightning_lookahead.training.loggers import build_loggers
+    from lightning_lookahead.training.validation_mu_n import ValidationMuN
 
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
@@ -122,13 +136,14 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
         OmegaConf.to_container(cfg.optim, resolve=True),  # type: ignore[arg-type]
         candidates,
     )
-    datamodule = RoutingDataModule(cfg.data, module.inputs)
+    datamodule = RoutingDataModule(cfg.data, module.inputs, featurize_test=test)
     trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     world = world_size(trainer_kwargs["devices"])
+    monitor = resolve_monitor(str(cfg.monitor), datamodule.splits.val)
     best = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
-        monitor=BEST_METRIC,
+        monitor=monitor,
         mode="max",
         save_top_k=1,
         auto_insert_metric_name=False,
@@ -137,7 +152,8 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
         dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every_n_steps
     )
     loggers = build_loggers(cfg, run_dir)
-    callbacks: list[Any] = [best, last] + ([LearningRateMonitor("step")] if loggers else [])
+    callbacks: list[Any] = [ValidationMuN(datamodule.splits.val, candidates), best, last, *extra_callbacks]
+    callbacks += [LearningRateMonitor("step")] if loggers else []
     trainer = L.Trainer(
         **trainer_kwargs,
         accumulate_grad_batches=accumulation(cfg.data.global_batch_size, cfg.data.batch_size, world),
@@ -152,10 +168,14 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
         return {}
 
     predictor = module.predictor
+    selection: dict[str, Any] = {"monitor": monitor, "best_score": None, "checkpoint": None}
     if best.best_model_path:
-        rank_zero_info(
-            f"testing the best checkpoint {best.best_model_path} ({BEST_METRIC}={best.best_model_score:.4f})"
-        )
+        score = float(best.best_model_score) if best.best_model_score is not None else None
+        selection.update(best_score=score, checkpoint=Path(best.best_model_path).name)
+    if not test:
+        return {"selection": selection}
+    if best.best_model_path:
+        rank_zero_info(f"testing the best checkpoint {best.best_model_path} ({monitor}={selection['best_score']})")
         predictor = load_checkpoint_file(Path(best.best_model_path))
     export_router(
         predictor,
@@ -165,7 +185,7 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
         response_tokens=_training_response_tokens(datamodule, candidates),
         training={"loss": module.hparams["loss"], "optim": module.hparams["optim"]},
     )
-    results = test_and_report(predictor, datamodule, cfg, run_dir, train_seconds=train_seconds)
+    results = test_and_report(predictor, datamodule, cfg, run_dir, train_seconds=train_seconds, selection=selection)
     log_cost_curve(loggers, run_dir, datamodule.test_examples, candidates, cfg.name)
     for logger in loggers:
         logger.log_metrics(_flat_test_metrics(results), step=trainer.global_step)
@@ -186,7 +206,13 @@ def _training_response_tokens(datamodule: Any, candidates: list[str]) -> dict[st
 
 
 def test_and_report(
-    predictor: Predictor, datamodule: Any, cfg: DictConfig, run_dir: Path, *, train_seconds: float | None = None
+    predictor: Predictor,
+    datamodule: Any,
+    cfg: DictConfig,
+    run_dir: Path,
+    *,
+    train_seconds: float | None = None,
+    selection: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score the test benchmarks and the validation split; write results.json and results.md.
 
@@ -213,6 +239,8 @@ def test_and_report(
         "protocol": cfg.data.protocol,
         "dataset": cfg.data.dataset,
         "validation": _validation_rows(datamodule.splits.val, val_scores, candidates, cfg.name),
+        "validation_mu_n": _validation_mu_n(datamodule.splits.val, val_scores, candidates),
+        "selection": dict(selection) if selection else None,
         "validation_loss": _loss_vs_prior(cfg, val_scores, datamodule.splits),
         "test": runs,
         "timing": {"train_seconds": train_seconds, "route_seconds": route_seconds, "routed_prompts": n_routed},
@@ -223,6 +251,15 @@ def test_and_report(
     write_atomic(run_dir / "results.md", table)
     print(table)
     return results
+
+
+def _validation_mu_n(
+    examples: list[RoutingExample], val_scores: np.ndarray, candidates: list[str]
+) -> dict[str, Any] | None:
+    """The selected router's validation µn per benchmark (or domain) and Avg µn: the tune objective's value."""
+    from lightning_lookahead.evaluation import validation_mu_n
+
+    return validation_mu_n(examples, val_scores, candidates) if examples else None
 
 
 def _domain_reference(splits: Any) -> Router:
@@ -289,6 +326,19 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         f"| {name} | {m['reward']:.4f} | {m['normalized_reward']:.4f} | {m['routing_accuracy']:.2f} |"
         for name, m in val.items()
     ]
+    val_mu = results.get("validation_mu_n")
+    if val_mu and val_mu.get("avg_mu_n") is not None:
+        parts = ", ".join(f"{b} {v:.1f}" for b, v in val_mu["mu_n"].items() if v is not None)
+        lines += ["", f"Validation µn of {results['experiment']}: Avg µn **{val_mu['avg_mu_n']:.1f}** ({parts})."]
+    selection = results.get("selection")
+    if selection and selection.get("checkpoint"):
+        score = selection.get("best_score")
+        lines += [
+            "",
+            f"Checkpoint chosen by `{selection['monitor']}`"
+            + (f" = {score:.4f}" if isinstance(score, float) and math.isfinite(score) else "")
+            + f" ({selection['checkpoint']}).",
+        ]
     loss = results.get("validation_loss")
     if loss:
         lines += [
@@ -338,6 +388,9 @@ def _flat_test_metrics(results: Mapping[str, Any]) -> dict[str, float]:
         flat[f"best_val/{key}"] = float(value)
     for key, value in (results.get("validation_loss") or {}).items():
         flat[f"best_val/{key}"] = float(value)
+    val_mu = results.get("validation_mu_n") or {}
+    if val_mu.get("avg_mu_n") is not None:
+        flat["best_val/avg_mu_n"] = float(val_mu["avg_mu_n"])
     return flat
 
 

@@ -1,0 +1,1 @@
+"""Recipe search: search spaces, the Optuna study behind `lookahead tune`, and its outputs."""

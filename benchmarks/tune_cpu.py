@@ -12,15 +12,15 @@ Arms, in this order (every one resumable: rerunning continues its study; a finis
   runs train on the whole fold: MLM trials are the expensive ones, and the issue cuts trial size first);
 - ``mlm_norm``: the same with ``model.mlm_weight=0.0`` pinned (w/o response modeling), same prompts and trials.
 
-Studies live in ``runs/tune/<arm>/``; each finished arm's ``trials.md``, ``trials.csv``, plots, ``best.yaml`` and
-``study.db`` are copied to ``docs/results/tune/<arm>/``.
+Each study lives in ``docs/results/tune/<arm>/``: ``study.db`` (SQLite, small), ``trials.md``, ``trials.csv``, the
+plots and ``best.yaml`` are refreshed after every trial and committed, so a later session (a fresh clone) resumes the
+study where it stopped; the trials' own folders (``trials/``: logs, metrics) are ignored by git.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +30,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "tune"
-KEEP = ("trials.md", "trials.csv", "best.yaml", "history.png", "importances.png", "study.db")
 ORDER = ("mlc", "routerdc", "mlm", "mlm_norm")
 #: MLC settings RouterDC inherits from MLC's best recipe (its encoder side); the rest RouterDC searches itself.
 ENCODER_KEYS = ("model.pooling", "trainer.max_epochs", "optim.warmup_ratio", "data.global_batch_size")
@@ -68,7 +67,7 @@ def arm_command(arm: str, trials: int, data_dir: str) -> list[str]:
         args = ["cpu/mlm_all", *common, "data.max_train_prompts=2048", "model.mlm_weight=0.0", "--space", "mlm"]
     else:
         raise SystemExit(f"unknown arm {arm!r} (one of {', '.join(ORDER)})")
-    study = ROOT / "runs" / "tune" / arm
+    study = OUT / arm
     return [
         sys.executable,
         "-m",
@@ -106,13 +105,7 @@ def main() -> None:
         print(f"[tune] {arm}: {' '.join(command[3:])}", flush=True)
         start = time.perf_counter()
         code = subprocess.call(command, cwd=ROOT, env=env)
-        study = ROOT / "runs" / "tune" / arm
-        target = OUT / arm
-        target.mkdir(parents=True, exist_ok=True)
-        for name in KEEP:
-            if (study / name).exists():
-                shutil.copy2(study / name, target / name)
-        print(f"[tune] {arm}: exit {code} after {time.perf_counter() - start:.0f} s → {target}", flush=True)
+        print(f"[tune] {arm}: exit {code} after {time.perf_counter() - start:.0f} s → {OUT / arm}", flush=True)
         if code:
             raise SystemExit(code)
 

@@ -39,7 +39,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         keep_checkpoints=args.keep_checkpoints,
         name=f"{cfg.name}_tuned",
     )
-    study = run_tune(settings, cfg)
+    study = run_tune(settings, cfg, after_trial=lambda study: write_outputs(study, settings))
     for note in write_outputs(study, settings):
         print(f"[tune] {note}")
     try:

@@ -319,8 +319,12 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def run_tune(settings: TuneSettings, cfg: Any, progress: TextIO | None = None) -> Any:
-    """Run trials until ``settings.trials`` have finished (or the timeout); returns the study."""
+def run_tune(settings: TuneSettings, cfg: Any, progress: TextIO | None = None, after_trial: Any = None) -> Any:
+    """Run trials until ``settings.trials`` have finished (or the timeout); returns the study.
+
+    ``after_trial(study)`` runs after every trial (the command refreshes the table, plots and best.yaml, so a long
+    tune's folder is always current).
+    """
     from optuna.trial import TrialState
 
     out = progress or sys.stdout
@@ -349,6 +353,8 @@ def run_tune(settings: TuneSettings, cfg: Any, progress: TextIO | None = None) -
             print(f"[tune] --timeout {settings.timeout:.0f} s reached", file=out, flush=True)
             break
         study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[report], gc_after_trial=True)
+        if after_trial is not None:
+            after_trial(study)
         last = study.trials[-1]
         failures_in_a_row = failures_in_a_row + 1 if last.state == TrialState.FAIL else 0
         if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:

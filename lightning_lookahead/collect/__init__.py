@@ -1,12 +1,36 @@
-"""`lookahead data collect`: every prompt to every candidate's OpenAI-compatible endpoint, resumably."""
+"""`lookahead data collect`: every prompt to every candidate's OpenAI-compatible endpoint, resumably.
 
-from lightning_lookahead.collect.collector import CollectSettings, collect, collect_async
-from lightning_lookahead.collect.endpoints import listed_candidates
-from lightning_lookahead.collect.journal import journal_path
-from lightning_lookahead.collect.prompts import PromptRow, Prompts, load_prompts
-from lightning_lookahead.collect.report import CollectReport
-from lightning_lookahead.collect.requester import Sampling
-from lightning_lookahead.collect.retry import RetryPolicy
+The names below are imported on first use, so that a light submodule (the journal `lookahead data score` shares)
+does not pull in the HTTP client.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lightning_lookahead.collect.collector import CollectSettings, collect, collect_async
+    from lightning_lookahead.collect.endpoints import listed_candidates
+    from lightning_lookahead.collect.journal import journal_path
+    from lightning_lookahead.collect.prompts import PromptRow, Prompts, load_prompts
+    from lightning_lookahead.collect.report import CollectReport
+    from lightning_lookahead.collect.requester import Sampling
+    from lightning_lookahead.collect.retry import RetryPolicy
+
+_WHERE = {
+    "CollectReport": "report",
+    "CollectSettings": "collector",
+    "PromptRow": "prompts",
+    "Prompts": "prompts",
+    "RetryPolicy": "retry",
+    "Sampling": "requester",
+    "collect": "collector",
+    "collect_async": "collector",
+    "journal_path": "journal",
+    "listed_candidates": "endpoints",
+    "load_prompts": "prompts",
+}
 
 __all__ = [
     "CollectReport",
@@ -21,3 +45,9 @@ __all__ = [
     "listed_candidates",
     "load_prompts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -3,7 +3,8 @@
 Each endpoint gets its own pool of ``concurrency`` workers pulling from its own to-do list, so at most that many
 requests are in flight per endpoint (a slow endpoint cannot starve a fast one), and memory stays flat however many
 prompts there are. Every outcome goes to the journal the moment it arrives; the output is written from it at the
-end, whole, and only then is the journal removed.
+end, whole, and only then is the journal removed. Pairs that failed after every attempt are written as the row's
+``errors`` (the report counts them as unanswered); a rerun asks them again.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ async def collect_async(
         done = previous_outcomes(journal, out, prompts, header)
         todo = {c: _todo(prompts.rows, c, done, report) for c in backends}
         await _run(todo, backends, settings, journal, done, report)
+        for c in backends:
+            for row in prompts.rows:
+                outcome = done.get((row.id, c))
+                if outcome is None or not outcome.ok:
+                    report.unanswered[c] += 1
         names = list(dict.fromkeys([*backends, *(c for _, c in done)]))  # earlier runs' other candidates are kept
         write_atomically(out, [output_row(row, names, done) for row in prompts.rows])
         journal.path.unlink()

@@ -1,14 +1,19 @@
-"""The journal next to the output: one fsync'd JSON line per finished (prompt, candidate) pair.
+"""Journals: append-only, locked JSON-lines files that let an interrupted command resume where it stopped.
 
-It is the only state a resumed run needs, so an interrupted collection (Ctrl-C, a kill, a crash) loses no answer
-that was already received. A line cut short by a kill mid-write is dropped on the next open. A lock stops two
-collections from writing the same journal at once, which would duplicate requests.
+:class:`AppendJournal` is the mechanism `lookahead data collect` and `lookahead data score` share: a header line
+(what the work is, so a rerun with other settings is refused), then one line per finished piece of work, written
+and flushed the moment it is done and fsync'd. A line cut short by a kill mid-write is dropped on the next open. A
+lock stops two runs from writing the same journal at once, which would duplicate the work.
+
+:class:`Journal` is the collector's: one line per finished (prompt, candidate) pair.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -25,13 +30,95 @@ HEADER_KEY = "lookahead_collect_journal"
 VERSION = 1
 
 
+class AppendJournal:
+    """An open, locked journal; ``header`` and ``lines`` ((line number, object) pairs) are what earlier runs left.
+
+    ``sync_every_s`` bounds how long an appended line may wait for its fsync (0: every line at once). Every line is
+    flushed to the operating system as it is appended, so a killed process loses nothing either way; the fsync
+    only matters when the machine itself goes down.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fh: IO[bytes],
+        stamp: tuple[str, int],
+        header: dict[str, Any] | None,
+        lines: list[tuple[int, dict[str, Any]]],
+        sync_every_s: float = 0.0,
+    ) -> None:
+        self.path = path
+        self._fh = fh
+        self._stamp = stamp
+        self.header = header
+        self.lines = lines
+        self.sync_every_s = sync_every_s
+        self._synced = time.monotonic()
+        self._unsynced = False
+
+    @classmethod
+    def open(
+        cls, path: Path, *, header_key: str, version: int, command: str, sync_every_s: float = 0.0
+    ) -> AppendJournal:
+        """Open (or create) and lock ``path``; ``command`` names the writer in errors (``data collect``).
+
+        The header line carries ``header_key: version``; a file whose first line does not is refused.
+        """
+        fh = open(path, "a+b")  # noqa: SIM115 - held (and locked) for the whole run; closed by close()
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise DataError(path, f"another `lookahead {command}` is writing this journal") from None
+            fh.seek(0)
+            data = fh.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            if len(complete) != len(data):  # torn last line
+                fh.truncate(len(complete))
+            header, lines = _parse(path, complete, header_key, version, command)
+        except BaseException:
+            fh.close()
+            raise
+        return cls(path, fh, (header_key, version), header, lines, sync_every_s)
+
+    def start(self, header: dict[str, Any], lines: Iterable[dict[str, Any]] = ()) -> None:
+        """Write the header and any seed lines to a new journal."""
+        key, version = self._stamp
+        self._write(b"".join(_encode(x) for x in [{key: version, **header}, *lines]), sync=True)
+        self.header = dict(header)
+
+    def append(self, obj: dict[str, Any]) -> None:
+        self._write(_encode(obj), sync=False)
+
+    def sync(self) -> None:
+        if self._unsynced:
+            os.fsync(self._fh.fileno())
+            self._unsynced = False
+            self._synced = time.monotonic()
+
+    def close(self) -> None:
+        try:
+            if not self._fh.closed:
+                self.sync()
+        finally:
+            self._fh.close()
+
+    def _write(self, data: bytes, *, sync: bool) -> None:
+        self._fh.write(data)
+        self._fh.flush()
+        self._unsynced = True
+        if sync or time.monotonic() - self._synced >= self.sync_every_s:
+            self.sync()
+
+
 def journal_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial.jsonl")
 
 
 @dataclass(frozen=True)
 class Record:
-    """One journal line: which pair, the hash of the prompt it answered, and the outcome."""
+    """One collector journal line: which pair, the hash of the prompt it answered, and the outcome."""
 
     id: str
     candidate: str
@@ -44,57 +131,56 @@ class Record:
 
 
 class Journal:
-    """An open, locked journal; ``header`` and ``records`` are what earlier runs left (None/[] when new)."""
+    """The collector's open, locked journal; ``header`` and ``records`` are what earlier runs left (None/[] when new).
 
-    def __init__(self, path: Path, fh: IO[bytes], header: dict[str, Any] | None, records: list[Record]):
-        self.path = path
-        self._fh = fh
-        self.header = header
+    Every line is fsync'd as it is written.
+    """
+
+    def __init__(self, lines: AppendJournal, records: list[Record]):
+        self._journal = lines
+        self.path = lines.path
         self.records = records
+
+    @property
+    def header(self) -> dict[str, Any] | None:
+        return self._journal.header
 
     @classmethod
     def open(cls, path: Path) -> Journal:
-        fh = open(path, "a+b")  # noqa: SIM115 - held (and locked) for the whole run; closed by close()
+        lines = AppendJournal.open(path, header_key=HEADER_KEY, version=VERSION, command="data collect")
         try:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise DataError(path, "another `lookahead data collect` is writing this journal") from None
-            fh.seek(0)
-            data = fh.read()
-            complete = data[: data.rfind(b"\n") + 1]
-            if len(complete) != len(data):  # torn last line
-                fh.truncate(len(complete))
-            header, records = _parse(path, complete)
+            records = [_record(path, i, obj) for i, obj in lines.lines]
         except BaseException:
-            fh.close()
+            lines.close()
             raise
-        return cls(path, fh, header, records)
+        return cls(lines, records)
 
     def start(self, header: dict[str, Any], seed: list[Record]) -> None:
         """Write the header (and answers carried over from an earlier output) to a new journal."""
-        lines = [{HEADER_KEY: VERSION, **header}, *(r.to_json() for r in seed)]
-        self._write(b"".join(_encode(x) for x in lines))
-        self.header = header
+        self._journal.start(header, (r.to_json() for r in seed))
 
     def append(self, record: Record) -> None:
-        self._write(_encode(record.to_json()))
+        self._journal.append(record.to_json())
 
     def close(self) -> None:
-        self._fh.close()
+        self._journal.close()
 
-    def _write(self, data: bytes) -> None:
-        self._fh.write(data)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+
+def _record(path: Path, line: int, obj: dict[str, Any]) -> Record:
+    try:
+        outcome = Outcome.from_json(obj)
+        return Record(str(obj["id"]), str(obj["candidate"]), str(obj["prompt_sha256"]), outcome, line)
+    except (KeyError, ValueError) as exc:
+        raise DataError(path, f"malformed journal line ({exc}); delete it to start afresh", line=line) from None
 
 
 def _encode(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _parse(path: Path, data: bytes) -> tuple[dict[str, Any] | None, list[Record]]:
+def _parse(
+    path: Path, data: bytes, header_key: str, version: int, command: str
+) -> tuple[dict[str, Any] | None, list[tuple[int, dict[str, Any]]]]:
     try:
         lines = data.decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:
@@ -102,18 +188,9 @@ def _parse(path: Path, data: bytes) -> tuple[dict[str, Any] | None, list[Record]
     if not lines:
         return None, []
     header = _load(path, 1, lines[0])
-    if header.pop(HEADER_KEY, None) != VERSION:
-        raise DataError(path, "not a `lookahead data collect` journal; delete it or choose another --out", line=1)
-    records = []
-    for i, text in enumerate(lines[1:], start=2):
-        obj = _load(path, i, text)
-        try:
-            outcome = Outcome.from_json(obj)
-            record = Record(str(obj["id"]), str(obj["candidate"]), str(obj["prompt_sha256"]), outcome, i)
-        except (KeyError, ValueError) as exc:
-            raise DataError(path, f"malformed journal line ({exc}); delete it to start afresh", line=i) from None
-        records.append(record)
-    return header, records
+    if header.pop(header_key, None) != version:
+        raise DataError(path, f"not a `lookahead {command}` journal; delete it or choose another --out", line=1)
+    return header, [(i, _load(path, i, text)) for i, text in enumerate(lines[1:], start=2)]
 
 
 def _load(path: Path, line: int, text: str) -> dict[str, Any]:

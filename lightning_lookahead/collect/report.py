@@ -1,4 +1,5 @@
-"""What a collection did, per candidate: answered now, failed, skipped because earlier runs had answered."""
+"""What a collection did, per candidate: answered now, failed, skipped because earlier runs had answered, and what
+is still unanswered at the end (the pairs that make `lookahead data collect` exit with status 3)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class CollectReport:
     prompt_tokens: Counter = field(default_factory=Counter)
     completion_tokens: Counter = field(default_factory=Counter)
     first_error: dict[str, str] = field(default_factory=dict)
+    #: (prompt, candidate) pairs of this run's candidates without a response once every attempt is spent.
+    unanswered: Counter = field(default_factory=Counter)
 
     def record(self, candidate: str, row_id: str, outcome: Outcome) -> None:
         if not outcome.ok:
@@ -47,3 +50,16 @@ class CollectReport:
             for c in self.candidates
             if self.failed[c]
         ]
+
+    def unanswered_message(self, attempts: int) -> str | None:
+        """What is still missing and how to get it, or None when every pair was answered."""
+        total = self.unanswered.total()
+        if not total:
+            return None
+        per = ", ".join(f"{c} {self.unanswered[c]}" for c in self.candidates if self.unanswered[c])
+        pairs = self.prompts * len(self.candidates)
+        return (
+            f"unanswered: {total} of {pairs} (prompt, candidate) pairs after up to {attempts} attempts each ({per}); "
+            f"{self.out} holds their rows without those responses (`lookahead data check` and training drop and count "
+            "them); rerun the same command to ask only the unanswered pairs again"
+        )

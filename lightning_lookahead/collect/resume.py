@@ -1,8 +1,9 @@
 """What earlier runs already answered: the journal of an interrupted run, else the answers in an existing output.
 
 A rerun of the same command therefore sends only what is missing: pairs that were never answered and pairs that
-failed. Each answer is tied to the hash of its prompt, so a rerun against a changed prompts file (or with other
-sampling settings) is refused instead of mixing answers to different questions in one dataset.
+failed, whether the earlier run was interrupted (the journal) or finished with failures (the output). Each answer
+is tied to the hash of its prompt, so a rerun against a changed prompts file (or with other sampling settings) is
+refused instead of mixing answers to different questions in one dataset.
 """
 
 from __future__ import annotations
@@ -59,15 +60,23 @@ def _check_prompt(
 
 
 def _from_output(out: Path, by_id: dict[str, PromptRow], prompts_path: Path) -> list[Record]:
-    """The answers of a finished earlier run; its failures are left out so that they are tried again."""
+    """The outcomes of a finished earlier run: its answers, and its failures (which are asked again).
+
+    A failure is carried over so that a candidate this run does not ask (``--candidates``) keeps its ``errors``
+    entry in the rewritten output; a candidate this run asks is asked again wherever it failed.
+    """
     records = []
     for line, row in iter_jsonl(out):
-        responses, tokens = row.get("responses"), row.get("tokens") or {}
-        if "id" not in row or "prompt" not in row or not isinstance(responses, dict) or not isinstance(tokens, dict):
+        responses, tokens, errors = row.get("responses"), row.get("tokens") or {}, row.get("errors") or {}
+        shaped = isinstance(responses, dict) and isinstance(tokens, dict) and isinstance(errors, dict)
+        if "id" not in row or "prompt" not in row or not shaped:
             problem = "not a `lookahead data collect` output row; delete the file or choose another --out"
             raise DataError(out, problem, line=line)
         rid, digest = str(row["id"]), prompt_digest(row["prompt"])
         _check_prompt(out, line, rid, digest, by_id, prompts_path)
+        for name, message in errors.items():
+            if responses.get(name) is None:
+                records.append(Record(rid, str(name), digest, Outcome(error=str(message)), line))
         for name, text in responses.items():
             if isinstance(text, str):
                 used = tokens.get(name)

@@ -1,4 +1,8 @@
-"""`lookahead data collect`: every prompt to every candidate's endpoint, written as a dataset file (resumable)."""
+"""`lookahead data collect`: every prompt to every candidate's endpoint, written as a dataset file (resumable).
+
+Exit status 3 (not 0) says the run finished with (prompt, candidate) pairs still unanswered after every attempt, so
+a script can tell an incomplete collection from a complete one; see :data:`EPILOG`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from lightning_lookahead.errors import LookaheadError
+
+#: Finished, but some (prompt, candidate) pairs have no response after every attempt; the output is written.
+EXIT_UNANSWERED = 3
+
+EPILOG = f"""\
+exit status:
+  0    every (prompt, candidate) pair answered; the output is complete
+  2    user error (bad prompts, endpoints or options): one error line, nothing sent, nothing written
+  {EXIT_UNANSWERED}    finished with unanswered pairs: the output is written, their rows without those responses
+       (`data check` and training drop and count such rows); the count per candidate is printed. Rerun the same
+       command to ask only the unanswered pairs again (the answers in --out count as done)
+  130  interrupted: every answer received so far is kept in OUT.partial.jsonl; rerun the same command to resume
+"""
 
 
 def cmd_data_collect(args: argparse.Namespace) -> int:
@@ -45,6 +62,10 @@ def cmd_data_collect(args: argparse.Namespace) -> int:
     for line in report.warnings():
         print(line, file=sys.stderr)
     print(report.summary())
+    unanswered = report.unanswered_message(settings.retry.attempts)
+    if unanswered is not None:
+        print(unanswered, file=sys.stderr)
+        return EXIT_UNANSWERED
     return 0
 
 
@@ -73,7 +94,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def add_collect_parser(data_subparsers: argparse._SubParsersAction) -> None:
     col = data_subparsers.add_parser(
-        "collect", help="send every prompt to every candidate's OpenAI-compatible endpoint and write the dataset"
+        "collect",
+        help="send every prompt to every candidate's OpenAI-compatible endpoint and write the dataset",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     col.add_argument(
         "--prompts", type=Path, required=True, metavar="FILE", help="JSON lines with `prompt` (or .txt, one per line)"

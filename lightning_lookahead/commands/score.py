@@ -3,12 +3,15 @@
 Scores merge into a row's existing ones: a candidate that already has a score is skipped unless ``--overwrite``.
 A score that could not be produced is written as null, with the reason in ``score_errors[candidate]``; evidence
 (judge verdict, failing test output, parsed answers) goes to ``score_details`` unless ``--no-details``. The whole
-dataset is checked before any scoring, and the output is written once, atomically, at the end.
+dataset is checked before any scoring, and the output is written once, atomically, at the end. Every score is
+journaled beside the output as it arrives (``OUT.scores.partial.jsonl``), so an interrupted run keeps what it scored
+and a rerun of the same command scores only what is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ def cmd_data_score(args: argparse.Namespace) -> int:
     from lightning_lookahead.scorers import parse_scorer
     from lightning_lookahead.scorers.base import ScoreItem, ScoreResult, failed
     from lightning_lookahead.scorers.dataset_io import read_rows, write_rows
+    from lightning_lookahead.scorers.journal import ScoreJournal, score_journal_path
 
     if args.out is None and not args.in_place:
         raise LookaheadError("say where to write the scored rows: --out FILE, or --in-place to overwrite --dataset")
@@ -31,9 +35,7 @@ def cmd_data_score(args: argparse.Namespace) -> int:
     wanted = _wanted_candidates(args.candidates, rows)
     scorer = parse_scorer(args.scorer, _options(args))
 
-    items: list[ScoreItem] = []
-    targets: list[Target] = []
-    ready: dict[Target, ScoreResult] = {}  # decided without the scorer (no response)
+    plan: list[tuple[Target, ScoreItem | ScoreResult]] = []  # in row and candidate order: the order of the merge
     kept = 0
     for r, row in enumerate(rows):
         for name in wanted or list(row["responses"]):
@@ -43,26 +45,54 @@ def cmd_data_score(args: argparse.Namespace) -> int:
                 kept += 1
                 continue
             response = row["responses"][name]
-            if response is None:
-                ready[(r, name)] = failed("no response for this candidate (null)")
+            if response is None:  # decided without the scorer
+                plan.append(((r, name), failed("no response for this candidate (null)")))
                 continue
             domain = row.get("benchmark") or row.get("domain")
-            items.append(
-                ScoreItem(
-                    str(row["id"]), name, row["prompt"], response, row.get("reference"), domain and domain.lower()
-                )
+            item = ScoreItem(
+                str(row["id"]), name, row["prompt"], response, row.get("reference"), domain and domain.lower()
             )
-            targets.append((r, name))
+            plan.append(((r, name), item))
 
-    with tqdm(total=len(items), desc=f"scoring ({scorer.name})", unit="response", disable=args.no_progress) as bar:
-        results = scorer.score(items, bar.update) if items else []
-    if len(results) != len(items):
-        raise RuntimeError(f"scorer {scorer.name} returned {len(results)} results for {len(items)} items")
-    ready.update(zip(targets, results, strict=True))
-    for (r, name), result in ready.items():
-        _merge(rows[r], name, result, details=not args.no_details)
-    write_rows(out, rows)
-    print(_summary(scorer.name, rows, ready, kept, out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    journal = ScoreJournal.open(score_journal_path(out), scorer.name, args.dataset)
+    try:
+        ready: dict[Target, ScoreResult] = {}
+        items: list[ScoreItem] = []
+        targets: list[Target] = []
+        for target, entry in plan:
+            earlier = journal.earlier(entry) if isinstance(entry, ScoreItem) else entry
+            if earlier is not None:
+                ready[target] = earlier
+            else:
+                items.append(entry)
+                targets.append(target)
+        resumed = sum(isinstance(entry, ScoreItem) for _, entry in plan) - len(items)
+        with tqdm(total=len(items), desc=f"scoring ({scorer.name})", unit="response", disable=args.no_progress) as bar:
+            if resumed:
+                bar.write(f"resuming: {resumed} scores from {journal.path}")
+            results = (
+                scorer.score(items, bar.update, on_result=lambda i, result: journal.append(items[i], result))
+                if items
+                else []
+            )
+        if len(results) != len(items):
+            raise RuntimeError(f"scorer {scorer.name} returned {len(results)} results for {len(items)} items")
+        ready.update(zip(targets, results, strict=True))
+        done = {target: ready[target] for target, _ in plan}
+        for (r, name), result in done.items():
+            _merge(rows[r], name, result, details=not args.no_details)
+        write_rows(out, rows)
+        journal.remove()
+    except BaseException as exc:
+        if not journal.holds_results:  # nothing scored: leave no journal behind
+            journal.remove()
+        elif isinstance(exc, KeyboardInterrupt):
+            print(f"scores so far are kept in {journal.path}; rerun the same command to resume", file=sys.stderr)
+        raise
+    finally:
+        journal.close()
+    print(_summary(scorer.name, rows, done, kept, out, resumed))
     return 0
 
 
@@ -100,7 +130,9 @@ def _set_or_drop(row: dict[str, Any], field: str, name: str, text: str | None) -
         row.pop(field, None)
 
 
-def _summary(scorer: str, rows: list[dict[str, Any]], results: dict[Target, Any], kept: int, out: Path) -> str:
+def _summary(
+    scorer: str, rows: list[dict[str, Any]], results: dict[Target, Any], kept: int, out: Path, resumed: int
+) -> str:
     values: dict[str, list[float]] = {}
     nulls = 0
     for (_, name), result in results.items():
@@ -109,9 +141,10 @@ def _summary(scorer: str, rows: list[dict[str, Any]], results: dict[Target, Any]
         else:
             values.setdefault(name, []).append(result.value)
     means = ", ".join(f"{name} {sum(v) / len(v):.3g}" for name, v in values.items())
+    again = f"; {resumed} of them from the journal of an interrupted run" if resumed else ""
     lines = [
         f"{scorer}: scored {len(results)} responses in {len(rows)} rows ({nulls} null, reasons in score_errors; "
-        f"{kept} already scored, kept)",
+        f"{kept} already scored, kept{again})",
     ]
     if means:
         lines.append(f"mean score: {means}")

@@ -8,8 +8,12 @@ files and ``datasets`` folders (``save_to_disk``) go through ``datasets``. A row
      "tokens": {"a": {"prompt": 12, "completion": 80}}, "cost": {"a": 0.0004}}
 
 Rows whose candidates all score the same carry no routing signal and are dropped, as the paper does; rows where
-a candidate has no response or no score yet (a failed collection, an unscored verdict) are dropped too. Both are
-counted, never silently.
+a candidate has no response or no score yet (a failed collection, an unscored verdict) are dropped too, counted
+per candidate (``no response from coder-7b``). A row with no response at all (``responses: {}``, every request
+failed) is such a drop, not an error. Every drop is counted, never silent.
+
+A row's ``split`` is ``train``, ``val`` or ``test``; ``validation`` (what ``datasets`` calls it), ``valid`` and
+``dev`` mean ``val``, in any case.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from lightning_lookahead.data.schema import RoutingExample, check_score
 from lightning_lookahead.errors import DataError, LookaheadError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: Other names a file may give a split (lower-cased before the look-up).
+SPLIT_ALIASES: dict[str, str] = {"validation": "val", "valid": "val", "dev": "val"}
+#: The collector's field naming the candidates whose request failed (they belong to the pool all the same).
+COLLECT_ERRORS = "errors"
 #: The domain of rows that name none (a table column and a test benchmark of its own).
 DEFAULT_DOMAIN = "default"
 _ROLES = ("system", "user", "assistant", "tool", "developer")
@@ -39,23 +47,36 @@ class DatasetFile:
     examples: list[RoutingExample]
     splits: list[str | None]
     rows: int
+    #: Dropped rows per reason; a row missing several candidates' responses (or scores) counts under each.
     dropped: Counter = field(default_factory=Counter)
+    #: How many rows were dropped (each once, whatever its reasons).
+    dropped_rows: int = 0
+    #: How many of those lack a candidate's response or score (an incomplete collection or scoring, not a tie).
+    incomplete_rows: int = 0
 
     def by_split(self) -> dict[str | None, int]:
         return dict(Counter(self.splits))
+
+    def drop_text(self) -> str:
+        """``5 of 12 rows: 4 no response from a, 1 where every candidate scores the same`` (or ``none``)."""
+        if not self.dropped_rows:
+            return "none"
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items()))
+        several = self.dropped.total() > self.dropped_rows
+        several_text = " (a row missing several candidates counts under each)" if several else ""
+        return f"{self.dropped_rows} of {self.rows} rows: {reasons}{several_text}"
 
     def summary(self) -> str:
         """The lines `lookahead data check --dataset` prints."""
         counts = self.by_split()
         split_text = ", ".join(f"{name or 'unassigned'} {n}" for name, n in sorted(counts.items(), key=str))
         domains = Counter(e.benchmark for e in self.examples)
-        drop = ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items())) or "none"
         return "\n".join(
             [
                 f"{self.path}: {self.rows} rows, {len(self.candidates)} candidates: {', '.join(self.candidates)}",
                 f"usable rows by split: {split_text or 'none'}",
-                f"domains: {', '.join(f'{d} {n}' for d, n in sorted(domains.items()))}",
-                f"dropped: {drop}",
+                f"domains: {', '.join(f'{d} {n}' for d, n in sorted(domains.items())) or 'none'}",
+                f"dropped: {self.drop_text()}",
             ]
         )
 
@@ -103,11 +124,31 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     yield from iter_jsonl(path)
 
 
-def _mapping(row: dict[str, Any], key: str, path: Path, line: int) -> dict[str, Any]:
-    value = row.get(key)
-    if not isinstance(value, dict) or not value:
-        raise DataError(path, f"field {key!r} must be a non-empty mapping of candidate → value", line=line, key=key)
+def _responses(row: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+    """The row's ``responses`` mapping; empty is allowed (a row whose every request failed: a counted drop)."""
+    value = row.get("responses")
+    if not isinstance(value, dict):
+        raise DataError(path, "field 'responses' must be a mapping of candidate → text", line=line, key="responses")
     return value
+
+
+def _named(row: dict[str, Any], path: Path, line: int) -> list[str]:
+    """The candidates a row names: its responses, then those the collector records as failed (``errors``)."""
+    errors = row.get(COLLECT_ERRORS)
+    failed = list(errors) if isinstance(errors, dict) else []
+    return [str(name) for name in (*_responses(row, path, line), *failed)]
+
+
+def _split(value: Any, path: Path, line: int) -> str | None:
+    """``train``, ``val`` or ``test`` (aliases and case folded), None when the row names no split."""
+    if value is None:
+        return None
+    name = value.strip().lower() if isinstance(value, str) else value
+    name = SPLIT_ALIASES.get(name, name) if isinstance(name, str) else name
+    if name not in SPLITS:
+        allowed = f"train, val ({', '.join(SPLIT_ALIASES)} mean val), test"
+        raise DataError(path, f"split {value!r} is not one of {allowed}", line=line, key="split")
+    return name
 
 
 def _token_extras(tokens: Any, names: Sequence[str], path: Path, line: int) -> dict[str, Any]:
@@ -137,8 +178,8 @@ def _token_extras(tokens: Any, names: Sequence[str], path: Path, line: int) -> d
 def read_dataset(path: str | Path, candidates: Sequence[str] | None = None) -> DatasetFile:
     """Check every row and return the usable ones; the first bad row raises a located :class:`DataError`.
 
-    ``candidates`` selects (and orders) a subset; by default the pool is every candidate with a response, in the
-    order the file first names them.
+    ``candidates`` selects (and orders) a subset; by default the pool is every candidate the file names in a
+    ``responses`` (or, for a failed request, the collector's ``errors``), in the order the file first names them.
     """
     path = Path(path)
     raw = list(_rows(path))
@@ -148,13 +189,13 @@ def read_dataset(path: str | Path, candidates: Sequence[str] | None = None) -> D
     for line, row in raw:
         if not isinstance(row, dict):
             raise DataError(path, "expected a JSON object", line=line)
-        for name in _mapping(row, "responses", path, line):
+        for name in _named(row, path, line):
             if name not in names:
-                names.append(str(name))
+                names.append(name)
     if candidates is not None:
         missing = [c for c in candidates if c not in names]
         if missing:
-            raise LookaheadError(f"{path}: candidates {missing} have no responses in the file (it has {names})")
+            raise LookaheadError(f"{path}: candidates {missing} are not in the file (it has {names})")
         names = list(candidates)
     if len(names) < 2:
         raise LookaheadError(f"{path}: a router needs at least 2 candidates, the file has {names}")
@@ -168,28 +209,28 @@ def read_dataset(path: str | Path, candidates: Sequence[str] | None = None) -> D
         if rid in seen:
             raise DataError(path, f"duplicate id {rid!r} (first on line {seen[rid]})", line=line, key="id")
         seen[rid] = line
-        split = row.get("split")
-        if split is not None and split not in SPLITS:
-            raise DataError(path, f"split {split!r} is not one of {', '.join(SPLITS)}", line=line, key="split")
+        split = _split(row.get("split"), path, line)
         domain = row.get("domain", row.get("benchmark")) or DEFAULT_DOMAIN
         if not isinstance(domain, str):
             raise DataError(path, f"domain must be a string, got {domain!r}", line=line, key="domain")
-        responses = _mapping(row, "responses", path, line)
+        responses = _responses(row, path, line)
         scores = row.get("scores") or {}
         if not isinstance(scores, dict):
             raise DataError(path, "field 'scores' must be a mapping of candidate → number", line=line, key="scores")
         for name, text in responses.items():
             if text is not None and not isinstance(text, str):
                 raise DataError(path, f"response of {name!r} must be text", line=line, key=f"responses.{name}")
-        if any(responses.get(c) is None for c in names):
-            out.dropped["without a response from every candidate"] += 1
-            continue
-        if any(scores.get(c) is None for c in names):
-            out.dropped["without a score for every candidate"] += 1
+        missing = [f"no response from {c}" for c in names if responses.get(c) is None]
+        missing = missing or [f"no score for {c}" for c in names if scores.get(c) is None]
+        if missing:
+            out.dropped.update(missing)
+            out.dropped_rows += 1
+            out.incomplete_rows += 1
             continue
         values = tuple(check_score(scores[c], str(path), line=line, key=f"scores.{c}") for c in names)
         if len(set(values)) == 1:
             out.dropped["where every candidate scores the same"] += 1
+            out.dropped_rows += 1
             continue
         extras = {k: row[k] for k in ("reference", "cost") if row.get(k) is not None}
         extras.update(_token_extras(row.get("tokens"), names, path, line))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_lookahead.errors import LookaheadError, unknown_name
-from lightning_lookahead.scorers.base import Progress, ScoreItem, Scorer, ScoreResult, failed
+from lightning_lookahead.scorers.base import OnResult, Progress, ScoreItem, Scorer, ScoreResult, failed, finished
 
 __all__ = ["AutoScorer", "ScoreItem", "ScoreResult", "Scorer", "ScorerOptions", "parse_scorer", "route_of"]
 
@@ -123,18 +123,24 @@ class AutoScorer:
         self.scorers = {"math": math, "code": code, "open": open_ended}
         self.name = "auto" + (f"+{open_ended.name}" if open_ended is not None else "")
 
-    def score(self, items: Sequence[ScoreItem], progress: Progress | None = None) -> list[ScoreResult]:
+    def score(
+        self, items: Sequence[ScoreItem], progress: Progress | None = None, *, on_result: OnResult | None = None
+    ) -> list[ScoreResult]:
         results: list[ScoreResult | None] = [None] * len(items)
         for route, scorer in self.scorers.items():
             chosen = [i for i, item in enumerate(items) if route_of(item) == route]
             if not chosen:
                 continue
+
+            def mapped(j: int, result: ScoreResult, chosen: list[int] = chosen) -> None:
+                if on_result is not None:
+                    on_result(chosen[j], result)
+
             if scorer is None:
-                outcome = [failed(OPEN_ENDED_WITHOUT_FALLBACK)] * len(chosen)
-                if progress is not None:
-                    progress(len(chosen))
+                unscored = failed(OPEN_ENDED_WITHOUT_FALLBACK)
+                outcome = [finished(j, unscored, progress, mapped) for j in range(len(chosen))]
             else:
-                outcome = scorer.score([items[i] for i in chosen], progress)
+                outcome = scorer.score([items[i] for i in chosen], progress, on_result=mapped)
             for i, result in zip(chosen, outcome, strict=True):
                 results[i] = result
         return [r for r in results if r is not None]

@@ -4,6 +4,9 @@ A scorer takes a batch of :class:`ScoreItem` (one candidate's response to one pr
 :class:`ScoreResult` per item, in order. Batches let the reward model pad together and the judge and the code
 runner work concurrently. A score that could not be produced is ``value=None`` with the reason in ``error``; it is
 never turned into 0, which would read as a real (bad) grade.
+
+Each result is also handed to ``on_result(index, result)`` the moment it is ready, so that `lookahead data score`
+can journal it: an interrupted run keeps every score already produced.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any, Protocol
 
 #: ``progress(n)`` is called as ``n`` more items are finished (drives the command's progress bar).
 Progress = Callable[[int], None]
+#: ``on_result(i, result)`` is called once per item, as soon as item ``i`` of the batch is scored (any order).
+OnResult = Callable[[int, "ScoreResult"], None]
 #: A prompt as stored in a row: plain text, or OpenAI-style ``[{"role": ..., "content": ...}, ...]``.
 Prompt = str | list[dict[str, Any]]
 
@@ -45,12 +50,23 @@ class Scorer(Protocol):
 
     name: str
 
-    def score(self, items: Sequence[ScoreItem], progress: Progress | None = None) -> list[ScoreResult]: ...
+    def score(
+        self, items: Sequence[ScoreItem], progress: Progress | None = None, *, on_result: OnResult | None = None
+    ) -> list[ScoreResult]: ...
 
 
 def failed(error: str, detail: str | None = None) -> ScoreResult:
     """A score that could not be produced."""
     return ScoreResult(None, error, detail)
+
+
+def finished(index: int, result: ScoreResult, progress: Progress | None, on_result: OnResult | None) -> ScoreResult:
+    """Announce that item ``index`` is scored (``on_result``, then one step of ``progress``); returns ``result``."""
+    if on_result is not None:
+        on_result(index, result)
+    if progress is not None:
+        progress(1)
+    return result
 
 
 def messages(prompt: Prompt) -> list[dict[str, str]]:

@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.scorers.base import Progress, ScoreItem, ScoreResult, failed
+from lightning_lookahead.scorers.base import OnResult, Progress, ScoreItem, ScoreResult, failed, finished
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 1024
@@ -135,7 +135,9 @@ class CodeTestScorer:
         self.workers = workers
         self.python = python
 
-    def score(self, items: Sequence[ScoreItem], progress: Progress | None = None) -> list[ScoreResult]:
+    def score(
+        self, items: Sequence[ScoreItem], progress: Progress | None = None, *, on_result: OnResult | None = None
+    ) -> list[ScoreResult]:
         """Processes are started and polled from this thread (no thread pool: ``preexec_fn`` is unsafe there)."""
         results: list[ScoreResult | None] = [None] * len(items)
         pending = list(range(len(items)))[::-1]
@@ -147,16 +149,13 @@ class CodeTestScorer:
                         i = pending.pop()
                         started = self._start(i, items[i], Path(root) / str(i))
                         if isinstance(started, ScoreResult):
-                            results[i] = started
-                            if progress is not None:
-                                progress(1)
+                            results[i] = finished(i, started, progress, on_result)
                         else:
                             running.append(started)
                     for run in [r for r in running if r.process.poll() is not None or time.monotonic() > r.deadline]:
                         running.remove(run)
-                        results[run.index] = self._finish(run, Path(root) / str(run.index))
-                        if progress is not None:
-                            progress(1)
+                        result = self._finish(run, Path(root) / str(run.index))
+                        results[run.index] = finished(run.index, result, progress, on_result)
                     time.sleep(_POLL_S)
             finally:
                 for run in running:  # interrupted: leave no test process behind

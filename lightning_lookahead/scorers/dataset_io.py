@@ -49,8 +49,8 @@ def _check_row(path: Path, line: int, row: Any) -> None:
         raise DataError(path, f"`id` must be a string or an integer, got {row['id']!r}", line=line, key="id")
     _check_prompt(path, line, row["prompt"])
     responses = row["responses"]
-    if not isinstance(responses, dict) or not responses:
-        raise DataError(path, "`responses` must be a non-empty {candidate: text} object", line=line, key="responses")
+    if not isinstance(responses, dict):  # empty is fine: every request failed, nothing to score (kept as is)
+        raise DataError(path, "`responses` must be a {candidate: text} object", line=line, key="responses")
     for name, text in responses.items():
         if text is not None and not isinstance(text, str):
             raise DataError(path, "a response must be a string or null", line=line, key=f"responses.{name}")

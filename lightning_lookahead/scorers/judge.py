@@ -20,12 +20,14 @@ from urllib.parse import urlparse
 
 from lightning_lookahead.errors import DataError, LookaheadError
 from lightning_lookahead.scorers.base import (
+    OnResult,
     Progress,
     ScoreItem,
     ScoreResult,
     content_text,
     excerpt,
     failed,
+    finished,
     prompt_text,
 )
 
@@ -143,10 +145,14 @@ class JudgeScorer:
         self.max_retries = max_retries
         self.name = f"judge:{endpoint.name}"
 
-    def score(self, items: Sequence[ScoreItem], progress: Progress | None = None) -> list[ScoreResult]:
-        return _run_coroutine(self._score_all(items, progress))
+    def score(
+        self, items: Sequence[ScoreItem], progress: Progress | None = None, *, on_result: OnResult | None = None
+    ) -> list[ScoreResult]:
+        return _run_coroutine(self._score_all(items, progress, on_result))
 
-    async def _score_all(self, items: Sequence[ScoreItem], progress: Progress | None) -> list[ScoreResult]:
+    async def _score_all(
+        self, items: Sequence[ScoreItem], progress: Progress | None, on_result: OnResult | None
+    ) -> list[ScoreResult]:
         from openai import AsyncOpenAI
 
         client = AsyncOpenAI(
@@ -158,15 +164,13 @@ class JudgeScorer:
         )
         limit = asyncio.Semaphore(self.concurrency)
 
-        async def one(item: ScoreItem) -> ScoreResult:
+        async def one(index: int, item: ScoreItem) -> ScoreResult:
             async with limit:
                 result = await self._judge(client, item)
-            if progress is not None:
-                progress(1)
-            return result
+            return finished(index, result, progress, on_result)
 
         try:
-            return list(await asyncio.gather(*(one(item) for item in items)))
+            return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
         finally:
             await client.close()
 

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from lightning_lookahead.scorers.base import Progress, ScoreItem, ScoreResult, excerpt, failed
+from lightning_lookahead.scorers.base import OnResult, Progress, ScoreItem, ScoreResult, excerpt, failed, finished
 
 GSM8K_MARK = "####"
 NO_ANSWER = "no final answer found in the response (scored 0)"
@@ -33,14 +33,14 @@ class MathAnswerScorer:
     def __init__(self, *, timeout_s: int = 5) -> None:
         self.timeout_s = timeout_s
 
-    def score(self, items: Sequence[ScoreItem], progress: Progress | None = None) -> list[ScoreResult]:
+    def score(
+        self, items: Sequence[ScoreItem], progress: Progress | None = None, *, on_result: OnResult | None = None
+    ) -> list[ScoreResult]:
         timeout = self.timeout_s if threading.current_thread() is threading.main_thread() else None
-        results = []
-        for item in items:
-            results.append(self.score_one(item.response, item.reference, timeout))
-            if progress is not None:
-                progress(1)
-        return results
+        return [
+            finished(i, self.score_one(item.response, item.reference, timeout), progress, on_result)
+            for i, item in enumerate(items)
+        ]
 
     def score_one(self, response: str, reference: str | None, timeout: int | None = None) -> ScoreResult:
         """Grade one response against one reference answer."""

@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.scorers.base import Progress, ScoreItem, ScoreResult, failed, messages, prompt_text
+from lightning_lookahead.scorers.base import (
+    OnResult,
+    Progress,
+    ScoreItem,
+    ScoreResult,
+    failed,
+    finished,
+    messages,
+    prompt_text,
+)
 
 #: Tokenizers without a real limit report ~1e30 as ``model_max_length``; treat anything above this as unset.
 _NO_LIMIT = 1_000_000
@@ -34,7 +43,9 @@ class RewardModelScorer:
         self._model: Any = None
         self._tokenizer: Any = None
 
-    def score(self, items: Sequence[ScoreItem], progress: Progress | None = None) -> list[ScoreResult]:
+    def score(
+        self, items: Sequence[ScoreItem], progress: Progress | None = None, *, on_result: OnResult | None = None
+    ) -> list[ScoreResult]:
         if not items:
             return []
         self._load()
@@ -44,9 +55,8 @@ class RewardModelScorer:
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             for i, value in zip(batch, self._logits([texts[i] for i in batch]), strict=True):
-                results[i] = ScoreResult(value) if math.isfinite(value) else failed(f"reward model gave {value}")
-            if progress is not None:
-                progress(len(batch))
+                result = ScoreResult(value) if math.isfinite(value) else failed(f"reward model gave {value}")
+                results[i] = finished(i, result, progress, on_result)
         return [r for r in results if r is not None]
 
     def text(self, item: ScoreItem) -> str:

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from collect_stub import StubState, free_port, serve
 
+from lightning_lookahead.cli import main
 from lightning_lookahead.collect import CollectSettings, RetryPolicy, collect_async, journal_path, load_prompts
 from lightning_lookahead.collect.journal import Journal
 from lightning_lookahead.collect.retry import retry_after
-from lightning_lookahead.commands.collect import add_collect_parser
+from lightning_lookahead.commands.collect import EXIT_UNANSWERED, add_collect_parser
 from lightning_lookahead.errors import DataError, LookaheadError
 from lightning_lookahead.serving.backends import load_backends
 
@@ -171,7 +172,9 @@ def test_timeouts_and_client_errors_are_recorded(tmp_path, stub, endpoints, caps
     out = tmp_path / "o.jsonl"
     argv = ["--prompts", str(prompts), "--endpoints", str(endpoints), "--out", str(out), *FAST]
     rc, stdout, stderr = run_cli([*argv, "--timeout", "0.2", "--retries", "2"], capsys)
-    assert rc == 0, stderr
+    assert rc == EXIT_UNANSWERED, stderr  # finished, but not every pair has a response
+    assert "unanswered: 2 of 4 (prompt, candidate) pairs after up to 2 attempts each (alpha 1, bravo 1)" in stderr
+    assert "rerun the same command to ask only the unanswered pairs again" in stderr
     rows = read_rows(out)
     assert rows[0]["responses"] == {"alpha": "alpha|question 0"} and "bravo" not in rows[0]["tokens"]
     assert rows[0]["errors"] == {"bravo": "timed out after 0.2 s (2 attempts)"}
@@ -300,10 +303,63 @@ def test_unreachable_endpoint_fails_after_retries(tmp_path, stub, endpoints, cap
     out = tmp_path / "o.jsonl"
     argv = ["--prompts", str(prompts), "--endpoints", str(endpoints), "--out", str(out), *FAST, "--retries", "2"]
     rc, _, stderr = run_cli([*argv, "--candidates", "alpha,down"], capsys)
-    assert rc == 0, stderr
+    assert rc == EXIT_UNANSWERED and "unanswered: 1 of 2 (prompt, candidate) pairs" in stderr and "(down 1)" in stderr
     [row] = read_rows(out)
     assert row["responses"] == {"alpha": "alpha|question 0"}
     assert row["errors"]["down"].startswith("connection failed") and row["errors"]["down"].endswith("(2 attempts)")
+
+
+def test_every_request_failing_exits_3_drops_counted_rows_and_resumes(tmp_path, stub, endpoints, capsys):
+    """All endpoints down: exit 3 (not 0), rows written without responses, `data check` counts them, reruns resume."""
+    prompts = simple_prompts(tmp_path, 3)
+    for name in ("alpha", "bravo"):
+        for i in range(3):
+            stub.script[(name, f"question {i}")] = [{"status": 503}, {"status": 503}]
+    out = tmp_path / "o.jsonl"
+    argv = ["--prompts", str(prompts), "--endpoints", str(endpoints), "--out", str(out), *FAST, "--retries", "2"]
+    rc, stdout, stderr = run_cli(argv, capsys)
+    assert rc == EXIT_UNANSWERED
+    assert "unanswered: 6 of 6 (prompt, candidate) pairs after up to 2 attempts each (alpha 3, bravo 3)" in stderr
+    assert "answered 0, failed 6" in stdout
+    rows = read_rows(out)
+    assert [(r["responses"], sorted(r["errors"])) for r in rows] == [({}, ["alpha", "bravo"])] * 3
+    assert not journal_path(out).exists()
+
+    # the file reads as a dataset whose every row is a counted drop, per candidate, not a refused file
+    assert main(["data", "check", "--dataset", str(out)]) == 0
+    checked = capsys.readouterr().out
+    assert "3 rows, 2 candidates: alpha, bravo" in checked and "usable rows by split: none" in checked
+    assert "dropped: 3 of 3 rows: 3 no response from alpha, 3 no response from bravo" in checked
+    # and scoring it is not refused either: there is nothing to score
+    assert main(["data", "score", "--dataset", str(out), "--scorer", "math", "--out", str(tmp_path / "s.jsonl")]) == 0
+    capsys.readouterr()
+
+    # the endpoints are back: a rerun for one candidate asks only its pairs and keeps the other's failures
+    stub.reset()
+    rc, stdout, stderr = run_cli([*argv, "--candidates", "alpha"], capsys)
+    assert rc == 0, stderr
+    assert sorted((n, t) for n, t, _, _ in stub.requests) == [("alpha", f"question {i}") for i in range(3)]
+    rows = read_rows(out)
+    assert [(sorted(r["responses"]), sorted(r["errors"])) for r in rows] == [(["alpha"], ["bravo"])] * 3
+    assert main(["data", "check", "--dataset", str(out)]) == 0
+    assert "dropped: 3 of 3 rows: 3 no response from bravo" in capsys.readouterr().out
+
+    # the same command as the first: only the pairs still unanswered are asked, and the file is complete
+    stub.reset()
+    rc, stdout, stderr = run_cli(argv, capsys)
+    assert rc == 0, stderr
+    assert sorted((n, t) for n, t, _, _ in stub.requests) == [("bravo", f"question {i}") for i in range(3)]
+    assert "answered 3, failed 0, skipped 3 as done" in stdout and "unanswered" not in stderr
+    assert all(sorted(r["responses"]) == ["alpha", "bravo"] and "errors" not in r for r in read_rows(out))
+
+
+def test_help_documents_the_exit_statuses(capsys):
+    parser = argparse.ArgumentParser(prog="lookahead data")
+    add_collect_parser(parser.add_subparsers(dest="data_command", required=True))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["collect", "--help"])
+    text = capsys.readouterr().out
+    assert "exit status:" in text and f"{EXIT_UNANSWERED}    finished with unanswered pairs" in text
 
 
 def test_retry_after_forms():

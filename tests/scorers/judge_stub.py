@@ -2,7 +2,8 @@
 
 ``POST /v1/chat/completions`` looks at the graded answer (between the judge prompt's answer markers):
 ``verdict:TEXT`` → answers TEXT; ``fail:CODE`` → HTTP CODE; ``slow:TEXT`` → TEXT after 0.2 s. It records each
-request's body and Authorization header and the most requests it had in flight at once.
+request's body, graded answer and Authorization header and the most requests it had in flight at once, and can
+hold every request after a number of answers (``answer_limit``) to leave a scoring run half done.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ ANSWER_START = "[The Start of the Assistant's Answer]\n"
 ANSWER_END = "\n[The End of the Assistant's Answer]"
 
 
+HOLD_LIMIT_S = 10.0
+
+
 @dataclass
 class JudgeLog:
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
     authorization: list[str | None] = field(default_factory=list)
     in_flight: int = 0
     most_in_flight: int = 0
+    answered: int = 0
+    answer_limit: int | None = None
 
 
 def create_judge_app(log: JudgeLog) -> FastAPI:
@@ -45,11 +52,18 @@ def create_judge_app(log: JudgeLog) -> FastAPI:
         try:
             user = body["messages"][-1]["content"]
             answer = user.split(ANSWER_START, 1)[1].split(ANSWER_END, 1)[0]
+            log.answers.append(answer)
             kind, _, text = answer.partition(":")
             if kind == "fail":
                 return JSONResponse({"error": {"message": "judge down", "type": "stub"}}, status_code=int(text))
             if kind == "slow":
                 await asyncio.sleep(0.2)
+            held = time.monotonic()
+            while log.answer_limit is not None and log.answered >= log.answer_limit:
+                if time.monotonic() - held > HOLD_LIMIT_S:
+                    return JSONResponse({"error": {"message": "held too long", "type": "stub"}}, status_code=503)
+                await asyncio.sleep(0.02)
+            log.answered += 1
             return JSONResponse(_completion(body.get("model"), text if kind in ("verdict", "slow") else answer))
         finally:
             log.in_flight -= 1
@@ -85,6 +99,7 @@ def serve_judge(log: JudgeLog, timeout_s: float = 10.0) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}/v1"
     finally:
+        log.answer_limit = None
         server.should_exit = True
         thread.join(timeout_s)
         sock.close()

@@ -14,7 +14,9 @@ Runs, in priority order (a later session continues where the last one stopped: a
 - Lookahead-MLM with the full MLM loss instead of the CPU configs' 640-slot subsample (does the speed-up cost quality?).
 
 Each finished run's small files (``results.json``, ``config.yaml``, ``scores.npz`` with prompt ids, ``results.md``)
-are copied to ``docs/results/runs/<run>/``; checkpoints stay in ``runs/study/``. The analysis
+are copied to ``docs/results/runs/<run>/``, the config with this machine's paths made portable (:func:`portable_config`:
+``data_dir`` → ``data``, paths inside the repository relative to it, the model cache under ``~``); checkpoints stay
+in ``runs/study/``. The analysis
 (``benchmarks/study_tables.py``) reads only the committed files and the data.
 """
 
@@ -23,12 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "results" / "runs"
@@ -136,14 +139,52 @@ def _env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled"}
 
 
+#: A YAML line whose value is an absolute path: ``  data_dir: /abs/data`` or a list item ``- /abs/x``.
+_PATH_LINE = re.compile(r"^(?P<head>\s*(?:- |(?P<key>[\w.-]+): ))(?P<value>/\S*)$")
+
+
+def portable_path(key: str | None, value: str, root: Path = ROOT, home: Path | None = None) -> str:
+    """An absolute path of this machine as another machine reads it: inside the repository, relative to it (the
+    commands run from the repository root); ``data_dir`` elsewhere, the default ``data`` (the data are the pinned
+    manifest's wherever they lay); under the home folder, ``~/...`` (the model cache); anything else unchanged."""
+    path = PurePosixPath(value)
+    home = Path.home() if home is None else home
+    if path.is_relative_to(root.as_posix()):
+        return str(path.relative_to(root.as_posix()))
+    if key == "data_dir":
+        return "data"
+    if str(home) != "/" and path.is_relative_to(home.as_posix()):
+        return f"~/{path.relative_to(home.as_posix())}"
+    return value
+
+
+def portable_config(text: str, root: Path = ROOT, home: Path | None = None) -> str:
+    """A run's ``config.yaml`` with every absolute path value made portable (:func:`portable_path`); every other
+    byte, comments and order included, stays as it was."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        match = _PATH_LINE.match(body)
+        if match:
+            value = portable_path(match["key"], match["value"], root, home)
+            line = f"{match['head']}{value}{line[len(body) :]}"
+        lines.append(line)
+    return "".join(lines)
+
+
 def commit_files(run: Run, work: Path, out: Path) -> None:
-    """Copy the run's small files next to the docs (atomically: a folder appears only when it is complete)."""
+    """Copy the run's small files next to the docs (atomically: a folder appears only when it is complete); the
+    config with portable paths."""
     source, target = work / run.name, out / run.name
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name in KEEP:
-        if (source / name).exists():
+        if not (source / name).exists():
+            continue
+        if name == "config.yaml":
+            (tmp / name).write_text(portable_config((source / name).read_text(encoding="utf-8")), encoding="utf-8")
+        else:
             shutil.copy2(source / name, tmp / name)
     os.replace(tmp, target)
 

@@ -157,20 +157,49 @@ def markdown_table(runs: Sequence[Mapping[str, Any]]) -> str:
         avg_mu_n = run.get("avg_mu_n")
         row.append("n/a" if avg_mu_n is None else f"{avg_mu_n:.1f}")
         lines.append("| " + " | ".join(row) + " |")
-    notes = [
-        "",
-        "Cells: µo / µn. µo: AlpacaEval WR: raw weighted win rate vs gpt4_1106_preview; LC: length-controlled win rate "
-        "(n/a when alpaca_eval's GLM data cannot be loaded offline). Arena-Hard: Bradley–Terry score vs "
-        "gpt-4-0314. MT-Bench: mean of both turns on the 1–10 scale, ×10. Others: accuracy / pass@1 (%). "
-        "µn = 100 · (µo − random) / (oracle − random) on the same items, random = the mean of the single models "
-        "(the paper's normalised score; AlpacaEval's from LC when available, else from WR).",
-    ]
-    if domains:
-        notes.append("Domains of your dataset: mean raw score of the chosen candidates, on the file's scale.")
-    if with_avg:
-        notes.append("Avg: unweighted mean of the 7 benchmark µo columns (AlpacaEval by raw WR, MT-Bench ×10).")
-    notes.append("Avg µn: mean µn over the benchmarks present (the paper's Avg).")
+    notes = ["", *table_legend([col[0] for col in present], list(domains), with_avg=with_avg)]
     return "\n".join(lines + notes) + "\n"
+
+
+#: What µo is in each paper-benchmark column of :func:`markdown_table` (the legend names only the columns present).
+COLUMN_LEGENDS: dict[str, str] = {
+    "AlpacaEval WR": "AlpacaEval WR: raw weighted win rate vs gpt4_1106_preview",
+    "AlpacaEval LC": "LC: length-controlled win rate (n/a when alpaca_eval's GLM data cannot be loaded offline)",
+    "Arena-Hard": "Arena-Hard: Bradley–Terry score vs gpt-4-0314",
+    "MT-Bench ×10": "MT-Bench: mean of both turns on the 1–10 scale, ×10",
+}
+#: Headline metric of the accuracy benchmarks (a code benchmark's accuracy is pass@1 of the chosen answer).
+ACCURACY_LEGENDS: dict[str, str] = {"GSM8k": "accuracy", "MATH": "accuracy", "HumanEval": "pass@1", "MBPP": "pass@1"}
+
+
+def table_legend(columns: Sequence[str], domains: Sequence[str], *, with_avg: bool) -> list[str]:
+    """The lines under :func:`markdown_table`: what µo means in each column present (paper benchmarks by their
+    metric, a user dataset's domains by the file's scale), µn, and the averages; nothing about absent benchmarks."""
+    parts = [COLUMN_LEGENDS[c] for c in columns if c in COLUMN_LEGENDS]
+    for metric in dict.fromkeys(ACCURACY_LEGENDS.values()):
+        names = [c for c in columns if ACCURACY_LEGENDS.get(c) == metric]
+        if names:
+            parts.append(f"{', '.join(names)}: {metric} (%)")
+    if domains:
+        label = "domain" if len(domains) == 1 else "domains"
+        parts.append(f"{label} {', '.join(domains)}: mean raw score of the chosen candidate on the file's scale")
+    paper = len(parts) > (1 if domains else 0)
+    alpaca = "AlpacaEval WR" in columns
+    mu_n = (
+        "µn = 100 · (µo − random) / (oracle − random) on the same items, random = the mean of the single "
+        + ("models" if paper else "candidates")
+        + " (the paper's normalised score"
+        + ("; AlpacaEval's from LC when available, else from WR)." if alpaca else ").")
+    )
+    lines = [f"Cells: µo / µn. µo: {'; '.join(parts)}. {mu_n}"]
+    if with_avg:
+        lines.append("Avg: unweighted mean of the 7 benchmark µo columns (AlpacaEval by raw WR, MT-Bench ×10).")
+    if domains:
+        over = "benchmarks and domains present" if paper else "domains (each weighs the same)"
+    else:
+        over = "benchmarks present (the paper's Avg)"
+    lines.append(f"Avg µn: mean µn over the {over}.")
+    return lines
 
 
 def picks_table(runs: Sequence[Mapping[str, Any]], candidates: Sequence[str]) -> str:

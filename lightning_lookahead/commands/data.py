@@ -59,12 +59,25 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def dataset_argument(value: str | Path, flag: str = "--dataset") -> Path:
+    """A dataset file (or ``datasets`` folder) given on the command line; a missing one is an error naming ``flag``.
+
+    The reader's own message names the config key ``data.dataset``, which is right for ``lookahead train`` but not
+    for a command where the user typed a flag.
+    """
+    path = Path(value)
+    if not path.exists():
+        raise LookaheadError(f"{flag} {str(value)!r}: file not found")
+    return path
+
+
 def _check_dataset(args: argparse.Namespace) -> int:
     """`data check --dataset FILE`: every row checked; the pool, rows per split and what training would drop."""
     from lightning_lookahead.data.dataset_file import read_dataset
 
+    path = dataset_argument(args.dataset)
     candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
-    print(read_dataset(Path(args.dataset), candidates).summary())
+    print(read_dataset(path, candidates).summary())
     return 0
 
 

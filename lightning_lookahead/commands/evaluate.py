@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,6 +109,7 @@ def _own_dataset(args: argparse.Namespace, learned: list) -> Any:
 
     from omegaconf import OmegaConf
 
+    from lightning_lookahead.commands.data import dataset_argument
     from lightning_lookahead.config.layers import parse_layer
     from lightning_lookahead.config.schema import DataConfig
     from lightning_lookahead.config.typed import config_to_dict
@@ -127,9 +129,19 @@ def _own_dataset(args: argparse.Namespace, learned: list) -> Any:
         pool = [c.strip() for c in args.candidates.split(",") if c.strip()]
     elif learned:
         pool = list(learned[0].candidates)
-    data = read_dataset(Path(args.dataset), pool)
-    train, _, test = dataset_splits(cfg, data)
+    data = read_dataset(dataset_argument(args.dataset), pool)
+    try:
+        train, _, test = dataset_splits(cfg, data)
+    except LookaheadError as exc:  # the splitter names config keys; here they are --dataset and --fit-set
+        raise LookaheadError(_as_flags(str(exc), str(args.dataset))) from None
     return SimpleNamespace(candidates=data.candidates, train=train, test=test, cache=Path(cfg.cache_dir))
+
+
+def _as_flags(message: str, dataset: str) -> str:
+    """A data-config message in the words of `evaluate`'s flags: ``data.dataset X`` → ``--dataset X``,
+    ``data.dataset_test_fraction`` → ``--fit-set dataset_test_fraction=...``."""
+    message = message.replace(f"data.dataset {dataset}", f"--dataset {dataset}")
+    return re.sub(r"\bdata\.(dataset_\w+)", r"--fit-set \1=...", message)
 
 
 def _checkpoint_routers(paths: Sequence[str], *, device: str, batch_size: int) -> list:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from lightning_lookahead.errors import LookaheadError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 def _listing() -> str:
@@ -38,8 +42,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 0
     if args.experiment is None:
         raise LookaheadError("name an experiment (e.g. `lookahead validate mlm_code`), or pass --all / --list")
-    print(to_yaml(compose(args.experiment, args.overrides)))
+    cfg = compose(args.experiment, args.overrides)
+    if cfg.data.dataset:
+        summary = _with_dataset_pool(cfg)
+        print(to_yaml(cfg) + summary)
+    else:
+        print(to_yaml(cfg))
     return 0
+
+
+def _with_dataset_pool(cfg: DictConfig) -> str:
+    """With ``data.dataset``: the file's candidates in ``data.candidates`` (as training will see them) and its
+    summary (rows, candidates, splits, domains, drops) as YAML comments. Reads the file; imports no torch."""
+    from lightning_lookahead.data.dataset_splits import load_dataset_file
+
+    data = load_dataset_file(cfg.data)  # checks every row, as `lookahead train` will
+    cfg.data.candidates = list(data.candidates)
+    return "\n".join(f"# {line}" for line in data.summary().splitlines())
 
 
 def cmd_train(args: argparse.Namespace) -> int:

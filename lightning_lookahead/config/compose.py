@@ -35,6 +35,7 @@ __all__ = [
     "EXPERIMENTS_DIR",
     "FILE_ONLY_KEYS",
     "compose",
+    "dataset_run_name",
     "experiment_name",
     "experiment_path",
     "list_experiments",
@@ -45,6 +46,11 @@ __all__ = [
 COMMAND_LINE = "command-line override"
 #: ``family=math`` on the command line is short for ``data.family=math``.
 FAMILY_SHORTHAND = "family"
+NAME_KEY, RUN_DIR_KEY = "name", "run_dir"
+#: How an experiment file's name refers to the family (``name: mlm_${data.family}``).
+FAMILY_INTERPOLATION = "${data.family}"
+#: Suffixes a dataset file's stem drops for the run name (docs/own-models.md, the dataset format).
+DATASET_SUFFIXES = ("jsonl", "json", "gz", "parquet")
 
 
 def model_settings(model: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,6 +58,37 @@ def model_settings(model: Mapping[str, Any]) -> dict[str, Any]:
     from lightning_lookahead.models.registry import validate_model_config
 
     return validate_model_config(model)
+
+
+def _raw(cfg: DictConfig, key: str) -> Any:
+    """``cfg[key]`` as written, interpolations unresolved (``mlm_${data.family}``)."""
+    return OmegaConf.to_container(cfg, resolve=False)[key]  # type: ignore[index]
+
+
+def dataset_stem(dataset: str | Path) -> str:
+    """A dataset file's name without its format suffixes: ``scored.jsonl.gz`` → ``scored``, ``mine/`` → ``mine``."""
+    name = Path(str(dataset).rstrip("/")).name
+    while True:
+        stem, dot, suffix = name.rpartition(".")
+        if not dot or not stem or suffix.lower() not in DATASET_SUFFIXES:
+            return name or "dataset"
+        name = stem
+
+
+def dataset_run_name(name: Any, default: str, named_by_file: bool, dataset: str | Path) -> Any:
+    """The run name of an experiment trained on ``data.dataset`` (docs/own-models.md, "Training").
+
+    The default name (the experiment file's path) gets the dataset's stem appended: ``cpu/mlm_code`` on
+    ``mine.jsonl`` is ``cpu_mlm_code_mine``. A name the experiment file builds from the family
+    (``mlm_${data.family}``) takes the dataset's stem in the family's place (``mlm_mine``): the family is not used
+    with a dataset. Any other name an experiment file writes is kept as it is.
+    """
+    stem = dataset_stem(dataset)
+    if not named_by_file:
+        return f"{default}_{stem}"
+    if isinstance(name, str) and FAMILY_INTERPOLATION in name:
+        return name.replace(FAMILY_INTERPOLATION, stem)
+    return name
 
 
 def _override_layer(overrides: Sequence[str]) -> DictConfig:
@@ -86,12 +123,23 @@ def _apply(cfg: DictConfig, layer: Any, source: str) -> tuple[DictConfig, Experi
 
 
 def compose(experiment: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """The resolved, validated experiment config; ``model`` completed with its predictor's defaults."""
+    """The resolved, validated experiment config; ``model`` completed with its predictor's defaults.
+
+    With ``data.dataset`` the run is named after the file (:func:`dataset_run_name`) unless the command line sets
+    ``name`` or ``run_dir``.
+    """
     chosen = resolve_experiment(experiment)
-    cfg = OmegaConf.create(config_to_dict(ExperimentConfig(name=experiment_name(chosen.path))))
+    default_name = experiment_name(chosen.path)
+    cfg = OmegaConf.create(config_to_dict(ExperimentConfig(name=default_name)))
+    named_by_file = False
     for source, data in experiment_layers(chosen):
+        named_by_file = named_by_file or (isinstance(data, Mapping) and "name" in data)
         cfg, parsed = _apply(cfg, data, source)
-    cfg, parsed = _apply(cfg, _override_layer(overrides), COMMAND_LINE)
+    command_line = _override_layer(overrides)
+    cfg, parsed = _apply(cfg, command_line, COMMAND_LINE)
+    if parsed.data.dataset and not ({NAME_KEY, RUN_DIR_KEY} & set(command_line.keys())):
+        name = dataset_run_name(_raw(cfg, NAME_KEY), default_name, named_by_file, parsed.data.dataset)
+        cfg, parsed = _apply(cfg, {NAME_KEY: name}, f"data.dataset {parsed.data.dataset}")
     validate(parsed)
     model = model_settings(parsed.model)
     if "backbone" in model:

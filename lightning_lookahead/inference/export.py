@@ -11,7 +11,9 @@ does that. At the end of training the recipe writes ``<run_dir>/export/``:
   tools outside this package and as a record of what the router read.
 
 Rebuilding loads the backbone *architecture* named by ``model.backbone`` (an alias, a local directory or a cached hub
-id), then every weight from ``model.safetensors`` strictly, so the pretrained backbone weights never matter. Older
+id), then every weight from ``model.safetensors`` strictly, so the pretrained backbone weights never matter (and
+modules the backbone checkpoint lacks are not reported as freshly initialised); only modules routing never runs (the
+MLM head) may be absent from the file. A damaged file is reported as such (:func:`check_weights_file`). Older
 runs without an export load from ``checkpoints/*.ckpt`` with ``torch.load(weights_only=True)``; ``lookahead export``
 turns such a checkpoint into an export.
 """
@@ -213,6 +215,7 @@ def _register_saved_kind(kind: str, class_path: str | None) -> None:
 
 def rebuild_predictor(settings: Mapping[str, Any], *, backbone: str | None = None, where: str) -> Predictor:
     """A fresh predictor from saved settings (``model``, ``candidates``); the weights are loaded after."""
+    from lightning_lookahead.models.backbones import weights_loaded_after
     from lightning_lookahead.models.registry import build_predictor
 
     model = dict(settings["model"])
@@ -220,7 +223,8 @@ def rebuild_predictor(settings: Mapping[str, Any], *, backbone: str | None = Non
         model["backbone"] = str(backbone)
     _register_saved_kind(str(model.get("kind")), settings.get("predictor"))
     try:
-        return build_predictor(model, settings["candidates"])
+        with weights_loaded_after():  # every weight comes from the saved file: no "freshly initialised" report
+            return build_predictor(model, settings["candidates"])
     except LookaheadError as exc:
         raise LookaheadError(f"{where}: cannot rebuild the {model.get('kind')} router: {exc}") from exc
 
@@ -234,7 +238,11 @@ def _load_error(where: str, exc: Exception) -> LookaheadError:
 def load_export(
     export_dir: Path, *, device: str | torch.device = "cpu", backbone: str | None = None
 ) -> tuple[Predictor, dict[str, Any]]:
-    """Rebuild the predictor of an export and load its safetensors weights strictly; (predictor, router.json)."""
+    """Rebuild the predictor of an export and load its safetensors weights strictly; (predictor, router.json).
+
+    Strictly but for the modules routing never runs (``network.routing_unused()``, the MLM head): an export written
+    from a router loaded for routing has none, and the network then drops them too (``network.routing_only()``).
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
@@ -242,13 +250,48 @@ def load_export(
     weights = export_dir / str(meta.get("weights") or WEIGHTS_FILE)
     if not weights.is_file():
         raise LookaheadError(f"{export_dir}: weights file {weights.name} is missing")
+    check_weights_file(weights, export_dir)  # before the backbone loads: a damaged file says so, in one line
     predictor = rebuild_predictor(meta, backbone=backbone, where=str(export_dir))
     _check_tokenizer(predictor, meta, export_dir)
+    network = predictor.network
     try:
-        load_model(predictor.network, str(weights), strict=True, device="cpu")
-    except (RuntimeError, SafetensorError) as exc:
+        missing, unexpected = load_model(network, str(weights), strict=False, device="cpu")
+    except SafetensorError as exc:
+        raise _corrupt(weights, exc, export_dir) from exc
+    except RuntimeError as exc:
         raise _load_error(str(weights), exc) from exc
+    optional = network.routing_unused() if callable(getattr(network, "routing_unused", None)) else ()
+    absent = sorted(key for key in missing if not key.startswith(optional))
+    if absent or unexpected:
+        detail = "; ".join(
+            f"{what} key(s) {', '.join(keys[:5])}{' …' if len(keys) > 5 else ''}"
+            for what, keys in (("missing", absent), ("unexpected", sorted(unexpected)))
+            if keys
+        )
+        raise LookaheadError(f"{weights}: the weights do not fit the rebuilt predictor ({detail[:300]})")
+    if missing:  # only what routing never runs is absent: do not keep it freshly initialised
+        network.routing_only()
     return _ready(predictor, device), meta
+
+
+def _corrupt(weights: Path, exc: Exception, export_dir: Path) -> LookaheadError:
+    lines = str(exc).strip().splitlines()
+    detail = lines[0] if lines else type(exc).__name__
+    run_dir = export_dir.parent if export_dir.name == EXPORT_DIR else "RUN_DIR"
+    return LookaheadError(
+        f"{weights}: corrupt or truncated safetensors file ({detail}); re-export with `lookahead export {run_dir}`"
+    )
+
+
+def check_weights_file(weights: Path, export_dir: Path) -> None:
+    """The safetensors header parses and the file holds every byte it announces (a truncated copy does not)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            handle.keys()
+    except (SafetensorError, OSError) as exc:
+        raise _corrupt(weights, exc, export_dir) from exc
 
 
 def _check_tokenizer(predictor: Predictor, meta: Mapping[str, Any], where: Path) -> None:

@@ -177,6 +177,8 @@ class TrainedRouter(Router):
     ) -> TrainedRouter:
         """Load from a run directory (its ``export/``, else ``checkpoints/<checkpoint>.ckpt``), an export directory or a
         ``.ckpt`` file. No pickled code runs: safetensors, or ``torch.load(weights_only=True)`` for checkpoints.
+        The router keeps only what routing runs: an MLM router's MLM head (a training loss) is dropped once loaded,
+        and the backbone's pretrained weights are never reported as "freshly initialised" (every weight is saved).
 
         ``backbone`` replaces the saved ``model.backbone`` (e.g. the run was trained on another machine where the
         backbone lived elsewhere); its tokenizer must match the one the router was trained with.
@@ -191,6 +193,9 @@ class TrainedRouter(Router):
         else:
             predictor = load_checkpoint_file(source.path, device=device, backbone=backbone)
             saved_name, response_tokens = None, None
+        routing_only = getattr(predictor.network, "routing_only", None)
+        if callable(routing_only):  # keep only what routing runs (an MLM router drops its MLM head)
+            routing_only()
         config = _run_config(source.run_dir)
         _check_run_config(config, predictor, source.run_dir)
         name = config.get("name") or saved_name or (source.run_dir or source.path).name

@@ -8,6 +8,7 @@ is the most common setup mistake. ``trust_remote_code`` stays off unless the cal
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import math
 import re
@@ -40,6 +41,22 @@ ModelIdKind = Literal["unused", "special"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _reported_fresh: set[str] = set()
+#: True while a predictor is rebuilt whose every weight is loaded right after (an export or a checkpoint).
+_weights_follow: contextvars.ContextVar[bool] = contextvars.ContextVar("lookahead_weights_follow", default=False)
+
+
+@contextlib.contextmanager
+def weights_loaded_after() -> Iterator[None]:
+    """Backbones loaded inside are only the architecture of a saved router, whose weights are loaded next.
+
+    The pretrained weights do not matter then, so modules the checkpoint lacks (the MLM head of the sentence-encoder
+    MiniLM) are not reported as "freshly initialised": they are about to be overwritten, or not used at all.
+    """
+    token = _weights_follow.set(True)
+    try:
+        yield
+    finally:
+        _weights_follow.reset(token)
 
 
 def resolve_backbone(name_or_path: str | Path) -> str:
@@ -116,7 +133,7 @@ def _load_config(source: str, trust_remote_code: bool, overrides: Mapping[str, A
 
 def _report_fresh(source: str, missing: list[str]) -> None:
     """Log once per backbone which modules start untrained (e.g. the MLM head of a sentence-embedding checkpoint)."""
-    if not missing or source in _reported_fresh:
+    if not missing or source in _reported_fresh or _weights_follow.get():
         return
     _reported_fresh.add(source)
     modules = sorted({key.rsplit(".", 1)[0] for key in missing})

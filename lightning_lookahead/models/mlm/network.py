@@ -94,14 +94,36 @@ class MLMNetwork(nn.Module):
         self.lm_head_names = lm_head_names
         self.sparse_mlm = config.sparse_mlm
         self.mlm_max_predictions = config.mlm_max_predictions
+        #: True after :meth:`routing_only`: the MLM head is gone (routing never uses it).
+        self.head_dropped = False
 
     @property
     def encoder(self) -> nn.Module:
         """The transformer body of the masked LM (a view, not a second registered copy)."""
         return self.backbone.base_model
 
+    def routing_unused(self) -> tuple[str, ...]:
+        """State-dict prefixes of the modules routing never runs: the MLM prediction head (training's auxiliary loss).
+
+        Routing reads only the encoder's [CLS] state and the routing head, so a router loaded to route may lack them
+        (:meth:`routing_only`; an export written from such a router has no head weights).
+        """
+        return tuple(f"backbone.{name}." for name in self.lm_head_names)
+
+    def routing_only(self) -> MLMNetwork:
+        """Drop the MLM prediction head (input embeddings tied to its vocabulary projection stay with the encoder):
+        a loaded router keeps only what routing runs. The MLM loss is unavailable afterwards."""
+        for name in self.lm_head_names:
+            setattr(self.backbone, name, None)  # the child stays registered as None: not in the state dict
+        self.head_dropped = True
+        return self
+
     def lm_head(self, states: torch.Tensor) -> torch.Tensor:
         """Hidden states (..., h) → vocabulary logits (..., V) through the masked LM's own prediction head."""
+        if self.head_dropped:
+            raise LookaheadError(
+                "this MLM router was loaded for routing only: its MLM head (the training loss) is gone"
+            )
         for name in self.lm_head_names:
             states = getattr(self.backbone, name)(states)
         return states

@@ -17,7 +17,7 @@ EXP ?= cpu/mlm_all
 ARGS ?=
 SEEDS ?= 42
 FAMILIES ?= code,math
-.PHONY: help install data evaluate train validate reproduce-cpu study-cpu reproduce-families test lint format bench dry-run gpu-check clean
+.PHONY: help install data evaluate train validate tune-cpu reproduce-cpu study-cpu reproduce-families test lint format bench dry-run gpu-check clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ evaluate: data ## baseline routers (oracle, random, each fixed model) on all 7 b
 
 train: data ## train EXP (default cpu/mlm_all, the joint setting) with ARGS overrides; results in runs/<name>/results.md
 	$(BIN)/lookahead train $(EXP) data.data_dir=$(DATA_DIR) $(ARGS)
+
+tune-cpu: data ## the recipe search of docs/results.md: lookahead tune per arm, equal trials (resumable) -> docs/results/tune/
+	$(BIN)/python benchmarks/tune_cpu.py --data-dir $(DATA_DIR)
 
 reproduce-cpu: study-cpu ## the study of docs/results.md (alias of study-cpu)
 

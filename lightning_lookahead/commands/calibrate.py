@@ -90,35 +90,43 @@ def _read_log(path: Path) -> list[str]:
 
 
 def _costs(args: argparse.Namespace, router: Any) -> tuple[Any, str]:
-    """The (C,) cost vector ``serve`` would route with, and where it came from (for the report)."""
-    from lightning_lookahead.costs.request_costs import price_table_costs
+    """The (C,) cost vector ``serve`` would route with, and where it came from (for the report).
 
+    As ``serve`` resolves them: each backend's ``cost`` (``--backends FILE``), else the price table (``--prices FILE``,
+    default the shipped one) where it names the candidate. Calibrating needs a cost for every candidate.
+    """
+    from lightning_lookahead.costs.request_costs import resolve_costs
+
+    backend_costs: dict[str, float | None] = {}
     if args.backends is not None:
-        from lightning_lookahead.serving.backends import candidate_costs, load_backends
+        from lightning_lookahead.serving.backends import load_backends
 
         backends = load_backends(args.backends, router.candidates, environ=_KeysNotRead())
-        costs = candidate_costs(backends, router.candidates)
-        if costs is not None:
-            if args.output_tokens is not None:
-                raise LookaheadError(
-                    f"--output-tokens prices from the price table, but {args.backends} sets a `cost` per backend"
-                )
-            return costs, f"the `cost` of each backend in {args.backends}"
-        print(f"note: {args.backends} sets no `cost`; pricing from the shipped table, as serve does", file=sys.stderr)
-    costs = price_table_costs(router.candidates, router.response_tokens, args.prices, output_tokens=args.output_tokens)
-    if costs is None:
-        raise LookaheadError(
-            "pricing from the price table needs each candidate's expected response length: this run's export has "
-            "none (exported before response lengths were recorded); pass --output-tokens N, or --backends FILE "
-            "with a `cost` per backend"
-        )
-    length = (
-        f"{args.output_tokens} output tokens per response"
-        if args.output_tokens is not None
-        else "the run's mean response length per candidate"
+        backend_costs = {name: backend.cost for name, backend in backends.items()}
+        if args.output_tokens is not None and all(c is not None for c in backend_costs.values()):
+            raise LookaheadError(
+                f"--output-tokens prices from the price table, but {args.backends} sets a `cost` for every backend"
+            )
+    costs = resolve_costs(
+        router.candidates,
+        backend_costs,
+        router.response_tokens,
+        args.prices,
+        output_tokens=args.output_tokens,
+        backends_label=str(args.backends or "backends.yaml"),
     )
-    table = "the shipped price table" if args.prices is None else f"the price table {args.prices}"
-    return costs, f"output prices of {table} × {length} (output tokens only, as serve prices)"
+    if costs.missing:
+        lengths = "" if args.output_tokens is not None else ", or --output-tokens N where only a length is missing"
+        backends = (
+            "a `cost` on each backend in --backends FILE" if args.backends is None else f"a `cost` in {args.backends}"
+        )
+        raise LookaheadError(
+            f"no cost for {costs.missing_reason()}: calibrating needs a cost for every candidate; give {backends}, "
+            f"or --prices FILE naming them (models: {{NAME: {{input: USD, output: USD}}}} per 1M tokens){lengths}"
+        )
+    vector = costs.vector()
+    assert vector is not None
+    return vector, costs.describe()
 
 
 def _pct(x: float) -> str:
@@ -172,8 +180,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     # Everything that can be checked without the model first: a bad argument costs no model load.
     target = _target(args)
     name = check_name(args.name or ("budget" if target.cost is not None else "share"))
-    if args.backends is not None and args.prices is not None:
-        raise LookaheadError("give --backends FILE (its costs) or --prices FILE (a price table), not both")
     if args.backends is not None and not args.backends.is_file():
         raise LookaheadError(f"{args.backends}: backends file not found (see examples/backends.yaml)")
     if args.output_tokens is not None and args.output_tokens <= 0:
@@ -257,10 +263,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"wrote the full report to {args.json}")
     print(f"offline: `lookahead route --checkpoint {args.checkpoint} --calibration {name}` applies it")
     print(
-        f"serve: `lookahead serve --checkpoint {args.checkpoint} --backends FILE` routes requests for model "
-        f'"router:{name}" with {knob}, pricing the candidates as above'
+        f"serve: `{_serve_command(args)}` routes requests for model "
+        f'"router:{name}" with {knob} over the costs above (the calibration keeps them)'
     )
     return 0
+
+
+def _serve_command(args: argparse.Namespace) -> str:
+    """The ``lookahead serve`` command for this run that prices the candidates as this calibration did."""
+    import shlex
+
+    command = ["lookahead", "serve", "--checkpoint", str(args.checkpoint)]
+    command += ["--backends", "FILE" if args.backends is None else str(args.backends)]
+    if args.prices is not None:
+        command += ["--prices", str(args.prices)]
+    return " ".join(part if part == "FILE" else shlex.quote(part) for part in command)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -290,9 +307,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     cal.add_argument("--holdout", type=float, default=0.2, help="held-out fraction of the log (default 0.2)")
     cal.add_argument("--seed", type=int, default=0, help="seed of the split and the bootstrap (default 0)")
-    cal.add_argument("--backends", type=Path, default=None, metavar="FILE", help="price with this backends.yaml's cost")
     cal.add_argument(
-        "--prices", type=Path, default=None, metavar="FILE", help="price YAML (default: the shipped table)"
+        "--backends", type=Path, default=None, metavar="FILE", help="price with this backends.yaml's `cost` per backend"
+    )
+    cal.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="price YAML for the candidates whose backend sets no cost (default: the shipped table)",
     )
     cal.add_argument(
         "--output-tokens",

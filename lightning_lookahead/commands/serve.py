@@ -41,18 +41,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _price_table_costs(router, prices: Path | None):
-    """Expected USD per 1,000 requests from the price table and the run's mean response lengths, if recorded.
-
-    Used for ``router:λ=...`` when backends.yaml sets no ``cost``. Only output tokens are priced (the prompt is not
-    tokenised per request), so differences in input price between candidates are ignored; a ``cost`` per backend in
-    backends.yaml replaces this.
-    """
-    from lightning_lookahead.costs.request_costs import price_table_costs
-
-    return price_table_costs(router.candidates, router.response_tokens, prices)
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
 
@@ -80,8 +68,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--prices",
         type=Path,
         default=None,
-        help="price YAML for router:λ=... when backends.yaml sets no cost (default: the shipped table, with the "
-        "run's mean response lengths)",
+        help="price YAML for router:λ=... for the candidates whose backend sets no cost (default: the shipped "
+        "table, with the run's mean response lengths); candidates priced nowhere only lose router:λ=...",
     )
     srv.add_argument("--max-batch", type=int, default=32, help="most prompts in one routing call (default 32)")
     srv.add_argument(

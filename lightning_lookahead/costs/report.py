@@ -161,15 +161,26 @@ def log_cost_curve(
     prices: str | Path | None = None,
 ) -> SweepResult | None:
     """After training: sweep the trained router (from ``<run_dir>/scores.npz``) with the baselines, write
-    ``<run_dir>/cost/`` and log the PNG to W&B. Only for W&B loggers; any failure is a warning, never a failed run."""
+    ``<run_dir>/cost/`` and log the PNG to W&B. Only for W&B loggers; candidates the price table does not name (one's
+    own models) skip it with one info line, any other failure is a warning, never a failed run."""
     from lightning.pytorch.loggers import WandbLogger
+    from lightning.pytorch.utilities import rank_zero_info
 
     wandb_loggers = [lg for lg in loggers if isinstance(lg, WandbLogger)]
     if not wandb_loggers or not test_examples:
         return None
     try:
+        table = load_prices(prices)
+        unpriced = [c for c in candidates if c not in table.prices]
+        if unpriced:  # the user's own models: expected, not a failure
+            names = ", ".join(map(repr, unpriced))
+            rank_zero_info(
+                f"cost–quality curve not logged: {table.path} has no price for {names}; trace it with `lookahead "
+                "evaluate --dataset FILE --checkpoint RUN_DIR --cost-sweep DIR --prices FILE` and your own prices"
+            )
+            return None
         router = _NpzRouter(name, Path(run_dir) / "scores.npz")
-        result, paths = run_cost_sweep([router], test_examples, candidates, Path(run_dir) / "cost", prices=prices)
+        result, paths = run_cost_sweep([router], test_examples, candidates, Path(run_dir) / "cost", prices=table)
         for logger in wandb_loggers:
             logger.log_image(key="test/cost_quality", images=[str(paths["png"])])
             curve = result.curve(name)

@@ -176,12 +176,35 @@ def expected_cost_matrix(counts: TokenCounts, prices: PriceTable, candidates: Se
     return usd_per_1000_prompts(counts.prompt, mean_response, prices, candidates)
 
 
+def recorded_response_tokens(
+    examples: Sequence[RoutingExample], candidates: Sequence[str]
+) -> tuple[dict[str, float], int] | None:
+    """Each candidate's mean *recorded* response length (``extras["response_tokens"]``, e.g. the ``tokens`` of a
+    user's dataset: what the endpoints billed) over the examples that record one for every candidate, and how many
+    examples that is; None when no example does. No tokenizer is loaded."""
+    rows = []
+    for ex in examples:
+        given = ex.extras.get(RESPONSE_TOKENS_KEY)
+        if given is not None and len(given) == len(candidates) and all(v is not None for v in given):
+            rows.append([float(v) for v in given])
+    if not rows:
+        return None
+    means = np.asarray(rows, dtype=np.float64).mean(axis=0)
+    return {name: float(v) for name, v in zip(candidates, means, strict=True)}, len(rows)
+
+
 def mean_response_tokens(
     examples: Sequence[RoutingExample], candidates: Sequence[str], counter: TokenCounter | None = None
 ) -> dict[str, float]:
-    """Each candidate's mean response length over ``examples`` (e.g. the training split), for pricing new prompts."""
+    """Each candidate's mean response length over ``examples`` (e.g. the training split), for pricing new prompts.
+
+    When every example records its response lengths, those are used and no tokenizer is loaded.
+    """
     if not examples:
         raise LookaheadError("mean response tokens: no examples")
+    recorded = recorded_response_tokens(examples, candidates)
+    if recorded is not None and recorded[1] == len(examples):
+        return recorded[0]
     counts = (counter or TokenCounter(progress=False)).counts(examples)
     if counts.response.shape[1] != len(candidates):
         raise LookaheadError(f"mean response tokens: {counts.response.shape[1]} responses for {len(candidates)} models")

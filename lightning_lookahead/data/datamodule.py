@@ -9,12 +9,15 @@ featurising at once never leave a partial cache file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+import sys
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,13 +167,14 @@ class RoutingDataModule(L.LightningDataModule):
         key = cache_key(self.inputs.fingerprint, examples, split)
         path = self.cache_file(split, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        dataset = Dataset.from_list([example_row(ex) for ex in examples]).map(
-            self.inputs.featurize,
-            cache_file_name=str(path),
-            load_from_cache_file=True,
-            new_fingerprint=key,
-            desc=f"Featurising {split} ({len(examples)} prompts)",
-        )
+        with _featurising_progress(split, len(examples), cached=path.exists()):
+            dataset = Dataset.from_list([example_row(ex) for ex in examples]).map(
+                self.inputs.featurize,
+                cache_file_name=str(path),
+                load_from_cache_file=True,
+                new_fingerprint=key,
+                desc=f"Featurising {split} ({len(examples)} prompts)",
+            )
         if len(dataset) != len(examples):
             raise LookaheadError(f"feature cache {path} holds {len(dataset)} rows, expected {len(examples)}")
         return dataset.with_format(None)
@@ -249,6 +253,32 @@ class RoutingDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> list[DataLoader]:
         """The test loaders, for ``trainer.predict`` (score matrices without metrics)."""
         return self.test_dataloader()
+
+
+@contextlib.contextmanager
+def _featurising_progress(split: str, prompts: int, *, cached: bool) -> Iterator[None]:
+    """``datasets``' bar on a terminal; otherwise (stdout a log file) no bar and a line before and after featurising.
+
+    Training reports on stdout (``training/progress.py``), so its featurising lines go there too; a split read from
+    the cache prints nothing.
+    """
+    from lightning_lookahead.training.progress import is_terminal
+
+    if cached or is_terminal(sys.stdout):
+        yield
+        return
+    import datasets
+
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    print(f"[data] featurising {split} ({prompts} prompts)", flush=True)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
+    print(f"[data] featurised {split} ({prompts} prompts) in {time.monotonic() - start:.1f} s", flush=True)
 
 
 class _Positioned(torch.utils.data.Dataset):

@@ -20,12 +20,12 @@ from typing import Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
-from tqdm.auto import tqdm
 from urllib3.util.retry import Retry
 
 from lightning_lookahead.data.families import blocked_by
 from lightning_lookahead.data.manifest import UPSTREAM_COMMIT, UPSTREAM_REPO, ManifestEntry, load_manifest, verify_file
 from lightning_lookahead.errors import DataError, LookaheadError
+from lightning_lookahead.training.progress import counter
 
 LEDGER = ".fetched.json"
 PARTIAL_DIR = ".partial"
@@ -198,11 +198,15 @@ def fetch(
             todo.append(entry)
     total = sum(e.size or 0 for e in todo)
     try:
-        with tqdm(
-            total=total,
+        with counter(  # a bar on a terminal, else a line every $LOOKAHEAD_PROGRESS_INTERVAL seconds (stderr)
+            total,
+            desc=f"fetch from {source.description}",
+            label="fetch",
+            note=f"{len(todo)} files from {source.description}",
             unit="B",
             unit_scale=True,
-            desc=f"fetch from {source.description}",
+            scale=1e6,
+            line_unit="MB",
             disable=not progress or not todo,
         ) as bar:
             for entry in todo:

@@ -33,9 +33,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from lightning_lookahead import __version__
+from lightning_lookahead.costs.request_costs import CandidateCosts
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.calibrations import load_calibrations
-from lightning_lookahead.serving.backends import Backend, candidate_costs
+from lightning_lookahead.serving.backends import COST_UNIT_REQUESTS, Backend
 from lightning_lookahead.serving.batcher import QueueFull, RouteBatcher
 from lightning_lookahead.serving.errors import RETRY_AFTER_NOT_READY_S, ApiError, error_body, overloaded
 from lightning_lookahead.serving.metrics import ServerMetrics
@@ -73,8 +74,8 @@ class ServerSettings:
     allow_direct: bool = True
     #: Connection pool size towards all backends together.
     max_connections: int = 512
-    #: (C,) expected USD per 1,000 requests used when the backends file sets no ``cost`` (e.g. from the price table
-    #: and the run's recorded response lengths, see ``lookahead serve``); None: cost-aware models are refused.
+    #: (C,) expected USD per 1,000 requests for the candidates whose backend sets no ``cost`` (NaN: none); None: no
+    #: such fallback. Cost-aware models are refused (400 ``costs_not_configured``) unless every candidate has a cost.
     default_costs: np.ndarray | None = None
     #: Chat requests handled at once by this process (routing, forwarding, streaming); more get 503 ``overloaded``.
     max_in_flight: int = 256
@@ -87,11 +88,16 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class LoadedRouter:
-    """What a loader hands the app: the router, every candidate's backend, and costs when backends set none."""
+    """What a loader hands the app: the router, every candidate's backend, and the candidates' costs.
+
+    ``costs`` is every candidate's cost as ``lookahead serve`` resolves it (backend ``cost``, else the price table);
+    without it, a backend's ``cost`` applies, else ``default_costs`` (C,) (NaN: none), else the settings' own.
+    """
 
     router: TrainedRouter
     backends: Mapping[str, Backend]
     default_costs: np.ndarray | None = None
+    costs: CandidateCosts | None = None
 
 
 RouterLoader = Callable[[], LoadedRouter]
@@ -124,13 +130,14 @@ class _State:
                 f"a {router.kind!r} router reads the candidates' real responses; it cannot route new prompts"
             )
         candidates = list(router.candidates)
-        costs = candidate_costs(backends, candidates)
         default = loaded.default_costs if loaded.default_costs is not None else self.settings.default_costs
-        if costs is None and default is not None:
-            costs = np.asarray(default, dtype=np.float64)
+        priced = loaded.costs if loaded.costs is not None else _layered_costs(candidates, backends, default)
+        if priced.candidates != tuple(candidates):
+            raise LookaheadError(f"costs for {list(priced.candidates)}, but the router scores {candidates}")
+        costs = priced.vector()
         calibrations = load_calibrations(getattr(router, "home", None), candidates)
-        catalog = ModelCatalog(candidates, costs, calibrations, self.settings.allow_direct)
-        catalog.warn_about_costs()
+        catalog = ModelCatalog(candidates, costs, calibrations, self.settings.allow_direct, priced)
+        catalog.log_costs()
         self.batcher = RouteBatcher(
             router,
             self.settings.max_batch,
@@ -298,6 +305,21 @@ def create_app(
     return app
 
 
+def _layered_costs(
+    candidates: list[str], backends: Mapping[str, Backend], default: np.ndarray | None
+) -> CandidateCosts:
+    """Each candidate's backend ``cost``, else its entry in ``default`` (USD per 1,000 requests; NaN: none)."""
+    from_backends = {c: COST_UNIT_REQUESTS * b.cost for c in candidates if (b := backends[c]).cost is not None}
+    fallback = {}
+    if default is not None:
+        values = np.asarray(default, dtype=np.float64)
+        if values.shape != (len(candidates),):
+            raise LookaheadError(f"default costs: {values.shape} values for {len(candidates)} candidates")
+        fallback = {c: float(v) for c, v in zip(candidates, values, strict=True) if np.isfinite(v)}
+    layers = [(from_backends, "the backends' `cost`"), (fallback, "the server's default costs")]
+    return CandidateCosts.layered(candidates, layers, default_reason="no `cost` in the backends file")
+
+
 async def _load(state: _State, loader: RouterLoader, on_load_error: Callable[[str], None] | None) -> None:
     """Run the loader in a thread (the event loop keeps answering /health), then start routing."""
     started = time.perf_counter()
@@ -340,6 +362,8 @@ async def _chat(state: _State, request: Request) -> Response:
         backend = state.backends[chosen]
         forward = {k: v for k, v in payload.items() if k != "lookahead"}  # the server's own options stay here
         forward["model"] = backend.upstream_model
+        if "stream" in forward:
+            forward["stream"] = req.stream  # the validated value, the one this server acts on
         headers = {MODEL_HEADER: chosen, REQUEST_ID_HEADER: line.request_id}
         extra = None
         if want_scores:

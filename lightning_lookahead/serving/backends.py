@@ -55,7 +55,8 @@ def load_backends(
     """One :class:`Backend` per candidate, in the router's candidate order.
 
     Entries for models that are not candidates are ignored (one file may serve several routers); a missing
-    candidate, a malformed entry or an unset ``api_key_env`` variable raise :class:`DataError`.
+    candidate, a malformed entry or an unset ``api_key_env`` variable raise :class:`DataError`. ``cost`` is optional
+    per candidate: one without it is priced from the price table, if that names it (``costs/request_costs.py``).
     """
     path = Path(path)
     if not path.is_file():
@@ -84,15 +85,11 @@ def load_backends(
         if not isinstance(entry, dict):
             raise DataError(path, "expected a mapping with at least `base_url`", key=f"backends.{name}")
         backends[name] = _backend(path, name, {**defaults, **entry}, default_timeout, env)
-    with_cost = [b.name for b in backends.values() if b.cost is not None]
-    if with_cost and len(with_cost) != len(backends):
-        missing = next(b.name for b in backends.values() if b.cost is None)
-        raise DataError(path, "either every candidate has a `cost` or none does", key=f"backends.{missing}.cost")
     return backends
 
 
 def candidate_costs(backends: Mapping[str, Backend], candidates: Sequence[str]) -> np.ndarray | None:
-    """The (C,) expected USD per 1,000 requests in candidate order (None when the file sets no costs).
+    """The (C,) expected USD per 1,000 requests in candidate order (None unless the file sets every one).
 
     Per 1,000 requests is the unit of ``lookahead route --lam``, so one λ means the same trade-off in both.
     """

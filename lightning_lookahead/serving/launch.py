@@ -90,6 +90,10 @@ class ServeSpec:
         if self.route_on not in ROUTE_ON or self.log_level not in _LOG_LEVELS:
             raise LookaheadError(f"--route-on must be one of {ROUTE_ON} and --log-level one of {_LOG_LEVELS}")
         self.api_key()
+        if self.prices is not None:  # a missing or broken price file fails now, not once the router has loaded
+            from lightning_lookahead.costs.prices import load_prices
+
+            load_prices(self.prices)
         candidates = _peek_candidates(self.checkpoint)
         if candidates is not None:  # an export: a backends file that misses a candidate fails before serving
             load_backends(self.backends, candidates, default_timeout=self.backend_timeout)
@@ -132,13 +136,17 @@ def load_router(spec: ServeSpec) -> LoadedRouter:
     if candidates is not None:  # a wrong backends file fails before the slow model load
         load_backends(spec.backends, candidates, default_timeout=spec.backend_timeout)
     _share_cores(spec.workers)
-    from lightning_lookahead.costs.request_costs import price_table_costs
+    from lightning_lookahead.costs.request_costs import resolve_costs
     from lightning_lookahead.inference.router import TrainedRouter
 
     router = TrainedRouter.from_checkpoint(spec.checkpoint, device=spec.device, engine=spec.engine)
     backends = load_backends(spec.backends, router.candidates, default_timeout=spec.backend_timeout)
-    costs = price_table_costs(router.candidates, router.response_tokens, spec.prices)  # as `lookahead calibrate`
-    return LoadedRouter(router, backends, costs)
+    backend_costs = {name: backend.cost for name, backend in backends.items()}
+    # backend `cost`, else the price table where it names the candidate, else none: as `lookahead calibrate`
+    costs = resolve_costs(
+        router.candidates, backend_costs, router.response_tokens, spec.prices, backends_label=spec.backends
+    )
+    return LoadedRouter(router, backends, costs=costs)
 
 
 def _peek_candidates(checkpoint: str) -> list[str] | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lightning_lookahead.costs.request_costs import CandidateCosts
 from lightning_lookahead.errors import LookaheadError, closest
 from lightning_lookahead.inference.calibrations import Calibration
 from lightning_lookahead.serving.errors import ApiError
@@ -65,9 +66,15 @@ class ModelCatalog:
         costs: np.ndarray | None,
         calibrations: Mapping[str, Calibration],
         allow_direct: bool = True,
+        priced: CandidateCosts | None = None,
     ) -> None:
         self.candidates = list(candidates)
         self.costs = None if costs is None else tuple(float(c) for c in costs)
+        if priced is None:  # every candidate has a cost, or none has
+            layers = [] if costs is None else [(dict(zip(self.candidates, self.costs or (), strict=True)), "costs")]
+            priced = CandidateCosts.layered(self.candidates, layers, default_reason="no costs configured")
+        #: Each candidate's cost and where it came from (for the start-up line and the 400's message).
+        self.priced = priced
         self.calibrations = dict(calibrations)
         self.allow_direct = allow_direct
         self._rules = {
@@ -113,8 +120,9 @@ class ModelCatalog:
         if self.costs is None:
             raise ApiError(
                 400,
-                f"model {model!r} needs candidate costs, but this server's backends file sets no `cost`; "
-                "use model 'router' or add a `cost` to every backend",
+                f"model {model!r} needs a cost for every candidate, but {self.priced.missing_reason()} "
+                f"{'has' if len(self.priced.missing) == 1 else 'have'} none; use model {ROUTER_MODEL!r} (or a "
+                "candidate's name), or give each a `cost` in the backends file or a price in `--prices FILE`",
                 code="costs_not_configured",
             )
         return Target(COST_AWARE, DecisionRule("penalty", lam=parsed, costs=self.costs))
@@ -123,12 +131,23 @@ class ModelCatalog:
         valid = [ROUTER_MODEL, "router:λ=<value>", *self.ids()[1:]]
         return ApiError(404, f"model {model!r} does not exist (valid: {', '.join(valid)})", code="model_not_found")
 
-    def warn_about_costs(self) -> None:
-        """Log, once at start-up, each calibration whose recorded costs differ from the server's own costs.
+    def log_costs(self) -> None:
+        """Log, once at start-up, the candidates without a cost (one line), and each calibration whose recorded costs
+        differ from the server's own costs.
 
-        The calibration keeps its own costs (its λ or τ was fitted for them); the warning says the target it
-        reached may not be what the server's prices would now give.
+        A candidate without a cost only keeps ``router:λ=...`` from working (400 ``costs_not_configured``):
+        ``router``, the calibrations (they carry their own costs) and the candidates' names route as usual. A
+        calibration keeps its own costs (its λ or τ was fitted for them); the warning says the target it reached may
+        not be what the server's prices would now give.
         """
+        missing = self.priced.missing
+        if missing:
+            log.warning(
+                "%d of %d candidates have no cost: %s; model %r, router:<calibration> and the candidates' names route "
+                "as usual, router:λ=... answers 400 costs_not_configured (give each a `cost` in the backends file or "
+                "a price in --prices FILE)",
+                len(missing), len(self.candidates), self.priced.missing_reason(), ROUTER_MODEL,
+            )  # fmt: skip
         if self.costs is None:
             return
         for name, cal in self.calibrations.items():

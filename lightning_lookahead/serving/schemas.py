@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.calibrations import check_name
@@ -55,7 +55,8 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    #: A JSON boolean, nothing else: "yes", "true", 1 or null are a 400, never coerced (the backend gets this value).
+    stream: StrictBool = False
     lookahead: LookaheadOptions | None = None
 
     def routing_text(self, route_on: RouteOn = "first") -> str:

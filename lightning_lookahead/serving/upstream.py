@@ -33,6 +33,12 @@ def upstream_error(backend: Backend, exc: BaseException) -> ApiError:
     )  # fmt: skip
 
 
+def incomplete_stream(backend: Backend, why: str) -> ApiError:
+    """A stream the backend ended before its answer was complete: the client must not take it for a whole answer."""
+    message = f"backend for {backend.name} ended the stream before the answer was complete ({why})"
+    return ApiError(502, message, "upstream_error", "backend_unavailable")
+
+
 class Forwarder:
     """Sends requests through one pooled client and records upstream latency per candidate."""
 
@@ -111,29 +117,43 @@ class Forwarder:
     ) -> AsyncIterator[bytes]:
         """Server-sent events from the backend, one event at a time, with each chunk's ``model`` set to the candidate.
 
-        The status line is already sent, so a backend that stalls (per-read timeout) or breaks off mid-stream ends the
-        stream with an OpenAI-style ``data: {"error": ...}`` event instead of hanging.
+        The status line is already sent, so a backend that stalls (per-read timeout), breaks off, or ends its stream
+        before it is complete (neither ``data: [DONE]`` nor a ``finish_reason``, whatever ended the HTTP body) ends the
+        stream with an OpenAI-style ``data: {"error": ...}`` event instead of hanging or passing for a full answer.
+        A backend's own error event is relayed as it is and counted as ``backend_error``.
         """
         outcome = "ok"
+        state = _StreamState()
         event: list[str] = []
+        error: ApiError | None = None
         try:
             async for text in upstream.aiter_lines():
                 if text:
-                    event.append(_rewrite_sse_line(text, backend.name))
+                    event.append(_rewrite_sse_line(text, backend.name, state))
                 elif event:
                     yield ("\n".join(event) + "\n\n").encode()
                     event = []
             if event:
                 yield ("\n".join(event) + "\n\n").encode()
+            if not state.complete and not state.upstream_error:
+                reason = "neither `data: [DONE]` nor a finish_reason"
+                error = incomplete_stream(backend, reason)
         except httpx.TransportError as exc:
             error = upstream_error(backend, exc)
-            outcome = error.code or "error"
-            self.count_error(outcome)
-            yield f"data: {json.dumps(error_body(error.message, error.type, error.code))}\n\n".encode()
+            if not isinstance(exc, httpx.TimeoutException):
+                error = incomplete_stream(backend, f"the connection broke off: {type(exc).__name__}")
         finally:
             await upstream.aclose()
             self.metrics.upstream_seconds.labels(backend.name).observe(time.perf_counter() - started)
+            if error is not None:
+                outcome = error.code or "error"
+            elif state.upstream_error:  # relayed as it came; the client may hang up as soon as it reads it
+                outcome = "backend_error"
+            if outcome != "ok":
+                self.count_error(outcome)
             line.emit(200, note=f"stream={outcome}")
+        if error is not None:
+            yield f"data: {json.dumps(error_body(error.message, error.type, error.code))}\n\n".encode()
 
     def _passthrough(
         self, upstream: httpx.Response, content: bytes, headers: dict[str, str], line: RequestLog
@@ -165,17 +185,37 @@ class Forwarder:
         return JSONResponse(data, headers=headers)
 
 
-def _rewrite_sse_line(text: str, model: str) -> str:
+class _StreamState:
+    """What the relayed events said so far: whether the stream is complete, and whether the backend sent an error."""
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.upstream_error = False
+
+
+def _rewrite_sse_line(text: str, model: str, state: _StreamState) -> str:
+    """One SSE line with a JSON chunk's ``model`` set to ``model``; ``state`` notes ``[DONE]``, a finish_reason and
+    an error event."""
     if not text.startswith("data:"):
         return text
     payload = text[5:].strip()
+    if payload == "[DONE]":
+        state.complete = True
+        return text
     if not payload.startswith("{"):
-        return text  # e.g. "data: [DONE]"
+        return text
     try:
         chunk = json.loads(payload)
     except ValueError:
         return text
-    if isinstance(chunk, dict) and "model" in chunk:
+    if not isinstance(chunk, dict):
+        return text
+    if chunk.get("error"):
+        state.upstream_error = True
+    choices = chunk.get("choices")
+    if isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
+        state.complete = True
+    if "model" in chunk:
         chunk["model"] = model
         return "data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
     return text

@@ -1,14 +1,23 @@
-"""Loggers for a run: a CSV log always, W&B when enabled (offline automatically without credentials)."""
+"""Loggers for a run: a CSV log always, W&B when enabled (offline automatically without credentials).
+
+A resumed run (``resume=last`` or a checkpoint path) keeps its history in both: the CSV log appends to the same
+``csv/metrics.csv`` (rows the interrupted attempt logged after the checkpoint it resumes from are replaced by the
+new attempt's), and W&B continues the run id stored in ``wandb_run_id.txt``.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import netrc
 import os
 import uuid
 from pathlib import Path
 from typing import Any
 
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,7 +42,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
     """CSV under ``<run_dir>/csv`` and a W&B run grouped by experiment, tagged with family, protocol and kind."""
     loggers: list[Logger] = []
     if cfg.logger.csv:
-        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
+        loggers.append(HistoryCSVLogger(run_dir, resume=cfg.resume is not None))
     wb = cfg.logger.wandb
     mode = wandb_mode(wb.mode)
     if wb.enabled and mode != "disabled":
@@ -71,3 +80,92 @@ def _run_id(run_dir: Path) -> str:
     run_id = uuid.uuid4().hex[:12]
     path.write_text(run_id)
     return run_id
+
+
+class HistoryCSVLogger(CSVLogger):
+    """Lightning's CSV log under ``<run_dir>/csv/metrics.csv``, flushed at every row and kept across a resume.
+
+    Every row is on disk once logged, so a run killed with SIGKILL loses none of it. With ``resume=True`` the file an
+    earlier attempt wrote is kept (Lightning's own logger deletes it) and the new attempt's rows follow it: the
+    attempt restarts from a checkpoint taken at some step, so the old rows from the step of its first row on were
+    logged after that checkpoint, are repeated by the new attempt, and are dropped. Every step is in the file once.
+    """
+
+    def __init__(self, run_dir: Path, *, resume: bool) -> None:
+        super().__init__(save_dir=str(run_dir), name="csv", version="", flush_logs_every_n_steps=1)
+        self._resume = resume
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = HistoryWriter(self.log_dir, keep=self._resume)
+        return self._experiment  # type: ignore[return-value]
+
+
+class HistoryWriter(ExperimentWriter):
+    """Writes ``metrics.csv`` like Lightning's writer; ``keep=True`` continues the file already there."""
+
+    def __init__(self, log_dir: str, *, keep: bool) -> None:
+        self._keep = keep
+        self._earlier: list[dict[str, str]] | None = None  # the earlier attempts' rows, until the first save
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        if not self._keep:
+            super()._check_log_dir_exists()  # a fresh run: Lightning's warning and a new file
+            return
+        path = Path(self.metrics_file_path)
+        if path.is_file():
+            header, rows = read_metrics(path)
+            self._earlier = rows
+            self.metrics_keys = sorted(header)
+
+    def save(self) -> None:
+        if self._earlier is not None and self.metrics:
+            self._continue_history()
+        super().save()
+
+    def _continue_history(self) -> None:
+        """Rewrite the file with the earlier rows logged before this attempt's first step, then this attempt's."""
+        first = min(int(m["step"]) for m in self.metrics)
+        kept = [row for row in self._earlier or [] if _step(row) < first]
+        self._earlier = None
+        self._record_new_keys()
+        self._write_all([*kept, *self.metrics])
+        self.metrics = []
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        _, rows = read_metrics(Path(self.metrics_file_path))
+        self._write_all(rows, fieldnames)
+
+    def _write_all(self, rows: list[dict[str, Any]], fieldnames: list[str] | None = None) -> None:
+        """The whole file under a temporary name, then renamed: a kill mid-write leaves the previous file whole."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fieldnames or self.metrics_keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        path = Path(self.metrics_file_path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            fh.write(buffer.getvalue())
+        os.replace(tmp, path)
+
+
+def read_metrics(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the complete rows of a metrics CSV (a last line cut short by a kill is left out)."""
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith(("\n", "\r")):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = [row for row in reader if None not in row and None not in row.values()]
+    return list(reader.fieldnames or []), rows
+
+
+def _step(row: dict[str, str]) -> float:
+    """A row's step (infinite when unreadable, so the row counts as logged after any checkpoint)."""
+    try:
+        return float(row["step"])
+    except (KeyError, ValueError):
+        return float("inf")

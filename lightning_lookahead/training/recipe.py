@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,9 +115,11 @@ def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test
     from lightning_lookahead.data.datamodule import RoutingDataModule
     from lightning_lookahead.routers.module import build_module
     from lightning_lookahead.training.loggers import build_loggers
+    from lightning_lookahead.training.progress import training_progress
     from lightning_lookahead.training.validation_mu_n import ValidationMuN
 
     L.seed_everything(cfg.seed, workers=True)
+    progress = training_progress()  # plain lines when stdout is not a terminal (a log file, CI), else None
     run_dir = Path(cfg.run_dir)
     ckpt_path = _resume_path(cfg, run_dir)
     if cfg.data.dataset:  # your own dataset: the pool is the file's (or the subset data.candidates names)
@@ -139,6 +140,8 @@ def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test
     datamodule = RoutingDataModule(cfg.data, module.inputs, featurize_test=test)
     trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     world = world_size(trainer_kwargs["devices"])
+    if progress is not None:  # a bar draws nothing readable in a file: the lines replace it
+        trainer_kwargs["enable_progress_bar"] = False
     monitor = resolve_monitor(str(cfg.monitor), datamodule.splits.val)
     best = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
@@ -154,6 +157,7 @@ def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test
     loggers = build_loggers(cfg, run_dir)
     callbacks: list[Any] = [ValidationMuN(datamodule.splits.val, candidates), best, last, *extra_callbacks]
     callbacks += [LearningRateMonitor("step")] if loggers else []
+    callbacks += [progress] if progress is not None else []
     trainer = L.Trainer(
         **trainer_kwargs,
         accumulate_grad_batches=accumulation(cfg.data.global_batch_size, cfg.data.batch_size, world),
@@ -195,13 +199,35 @@ def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test
 
 
 def _training_response_tokens(datamodule: Any, candidates: list[str]) -> dict[str, float] | None:
-    """Mean response length per candidate on the training split (for pricing new prompts); None if uncountable."""
-    from lightning_lookahead.costs.token_counts import mean_response_tokens
+    """Mean response length per candidate on the training split, for pricing new prompts; None if there is none.
 
+    The dataset's recorded token counts (``tokens`` of a user's dataset: what the endpoints billed) when its rows
+    carry them, else the tokenizer's counts. Without either the export carries no lengths, which is said in one
+    info line (never a warning): routing is unaffected, only price-table costs need a length.
+    """
+    from lightning_lookahead.costs.token_counts import DEFAULT_TOKENIZER, mean_response_tokens, recorded_response_tokens
+
+    train = datamodule.splits.train
+    recorded = recorded_response_tokens(train, candidates) if train else None
+    if recorded is not None:
+        lengths, n_rows = recorded
+        if n_rows < len(train):
+            rank_zero_info(
+                f"export: mean response lengths from the {n_rows} of {len(train)} training rows that record `tokens` "
+                "for every candidate"
+            )
+        return lengths
     try:
-        return mean_response_tokens(datamodule.splits.train, candidates)
-    except (LookaheadError, OSError) as exc:  # no tokenizer offline: the export still works, cost rules need a length
-        warnings.warn(f"no response lengths in the export ({exc})", stacklevel=2)
+        return mean_response_tokens(train, candidates)
+    except (LookaheadError, OSError, ValueError) as exc:  # e.g. no tokenizer offline; the export works all the same
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        rank_zero_info(
+            f"export: no mean response lengths (the training rows record no `tokens` and the {DEFAULT_TOKENIZER} "
+            f"tokenizer could not count them: {why}); the router routes as usual, but cost-aware rules "
+            "(serve's router:λ=..., calibrate) then price the candidates only from a `cost` per backend in "
+            "backends.yaml (or calibrate --output-tokens N), not from --prices alone; record `tokens` per row in the "
+            "dataset to keep the lengths"
+        )
         return None
 
 
@@ -326,6 +352,12 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         f"| {name} | {m['reward']:.4f} | {m['normalized_reward']:.4f} | {m['routing_accuracy']:.2f} |"
         for name, m in val.items()
     ]
+    lines += [
+        "",
+        "reward: mean of the chosen candidate's score min-max normalised per prompt (1 = that prompt's best); "
+        "normalized reward: 0 = always the worst candidate, 1 = the oracle; routing acc.: % of prompts routed to "
+        "their best candidate.",
+    ]
     val_mu = results.get("validation_mu_n")
     if val_mu and val_mu.get("avg_mu_n") is not None:
         parts = ", ".join(f"{b} {v:.1f}" for b, v in val_mu["mu_n"].items() if v is not None)
@@ -370,8 +402,11 @@ def results_markdown(results: Mapping[str, Any]) -> str:
 
 
 def _data_source(results: Mapping[str, Any]) -> str:
+    """What the run trained and tested on: the dataset file (and its test domains), else the family and protocol."""
     if results.get("dataset"):
-        return f"dataset {results['dataset']}"
+        tested = results["test"][0]["results"] if results.get("test") else {}
+        label = "domain" if len(tested) == 1 else "domains"
+        return f"dataset {results['dataset']}" + (f", {label} {', '.join(tested)}" if tested else "")
     return f"{results['family']} family, {results['protocol']} protocol"
 
 

@@ -176,7 +176,11 @@ def load_space(path: Path) -> SearchSpace:
 
     if not path.is_file():
         raise LookaheadError(f"--space {path}: file not found")
-    return parse_space(load_yaml(path), str(path))
+    try:  # name the file as the user would (no machine path in best.yaml or the tables)
+        shown = str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        shown = str(path)
+    return parse_space(load_yaml(path), shown)
 
 
 def default_space_path(kind: str, loss: str | None = None) -> Path:

@@ -49,6 +49,7 @@ def create_stub_app() -> FastAPI:
         echo = {
             "stub_backend": name,
             "stub_received_model": body.get("model"),
+            "stub_received_stream": body.get("stream", "absent"),
             "stub_authorization": request.headers.get("authorization"),
             "stub_extra": sorted(set(body) - {"model", "messages", "stream"}),
         }

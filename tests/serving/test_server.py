@@ -184,18 +184,15 @@ def test_default_costs_apply_when_the_backends_file_sets_none(client, stub_url):
         assert post(client, url, chat("hello", "router:λ=1")).headers["x-lookahead-model"] == "bravo"
 
 
-def test_serve_prices_new_requests_from_the_runs_response_lengths():
-    from lightning_lookahead.commands.serve import _price_table_costs
+def test_serve_prices_new_requests_from_the_runs_response_lengths(tmp_path: Path):
+    from lightning_lookahead.costs.request_costs import resolve_costs
 
-    class Run:
-        candidates = ["Yi-1.5-34B-Chat", "Qwen2.5-Coder-7B-Instruct"]
-        response_tokens = {"Yi-1.5-34B-Chat": 500.0, "Qwen2.5-Coder-7B-Instruct": 500.0}
-
-    costs = _price_table_costs(Run(), None)
+    candidates = ["Yi-1.5-34B-Chat", "Qwen2.5-Coder-7B-Instruct"]
+    lengths = {"Yi-1.5-34B-Chat": 500.0, "Qwen2.5-Coder-7B-Instruct": 500.0}
+    costs = resolve_costs(candidates, {}, lengths)
     # Shipped table: 34B at 0.80 and 7B at 0.20 USD per 1M output tokens; 500 tokens → USD per 1,000 requests.
-    assert costs == pytest.approx([1000 * 500 * 0.80 / 1e6, 1000 * 500 * 0.20 / 1e6])
-    Run.response_tokens = None
-    assert _price_table_costs(Run(), None) is None
+    assert costs.vector() == pytest.approx([1000 * 500 * 0.80 / 1e6, 1000 * 500 * 0.20 / 1e6])
+    assert resolve_costs(candidates, {}, None).vector() is None  # no recorded lengths: no price-table costs
 
 
 def test_direct_candidate_and_unknown_model(client, server, router):
@@ -402,9 +399,9 @@ backends:
             "NOPE",
         ),
         (
-            "backends:\n  alpha: {base_url: 'http://h/v1', cost: 1}\n  b: {base_url: 'http://h/v1'}\n",
+            "backends:\n  alpha: {base_url: 'http://h/v1', cost: -1}\n  b: {base_url: 'http://h/v1'}\n",
             {},
-            "backends.b.cost",
+            "backends.alpha.cost",
         ),
         (
             "backends:\n  alpha: {base_url: 'http://h/v1', timout: 3}\n  b: {base_url: 'http://h/v1'}\n",
@@ -425,6 +422,18 @@ def test_load_backends_errors_name_the_file_and_the_problem(tmp_path: Path, text
         load_backends(path, ["alpha", "b"], environ=environ)
     assert str(path) in str(info.value) and expected in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_cost_is_optional_per_backend(tmp_path: Path):
+    """A candidate without a `cost` is priced from the price table, if that names it (no all-or-none rule)."""
+    from lightning_lookahead.serving import load_backends
+    from lightning_lookahead.serving.backends import candidate_costs
+
+    path = tmp_path / "backends.yaml"
+    path.write_text("backends:\n  alpha: {base_url: 'http://h/v1', cost: 0.001}\n  b: {base_url: 'http://h/v1'}\n")
+    backends = load_backends(path, ["alpha", "b"], environ={})
+    assert (backends["alpha"].cost, backends["b"].cost) == (0.001, None)
+    assert candidate_costs(backends, ["alpha", "b"]) is None
 
 
 def test_example_backends_file_covers_the_paper_pool():

@@ -6,8 +6,8 @@ of checking the log and the parts folder again, route the shards rank 0 listed t
 for predict Lightning splits them with its *unrepeated* distributed sampler (rank r takes every N-th shard, no
 padding duplicates), and a ``BasePredictionWriter`` writes each finished shard atomically from the rank that routed
 it, so nothing is gathered and a killed run keeps every finished shard. A c10d ``TCPStore`` counts routed prompts
-over all ranks for rank 0's progress bar. Each process uses cores / N torch threads (Lightning's default; set
-``OMP_NUM_THREADS`` to choose).
+over all ranks for rank 0's progress (a bar, or lines without a terminal). Each process uses cores / N torch threads
+(Lightning's default; set ``OMP_NUM_THREADS`` to choose).
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.bulk.parts import Parts, parts_dir, read_manifest
-from lightning_lookahead.inference.bulk.run import BulkJob, LoadRouting, local_rank, rank_device, shard_text
+from lightning_lookahead.inference.bulk.run import BulkJob, LoadRouting, local_rank, progress, rank_device, shard_text
 from lightning_lookahead.inference.bulk.shard import Routing
 
 #: Set by rank 0 for the ranks Lightning starts: the parts folder, the shards to route and the progress store.
@@ -149,14 +148,13 @@ def _store(port: int, *, master: bool) -> Any:
 
 
 def lead(job: BulkJob, processes: int, routing: Routing, parts: Parts, shards: list[int], remaining: int) -> None:
-    """Rank 0: start ranks 1..processes-1 through ``Trainer.predict`` and show the progress bar of all of them."""
+    """Rank 0: start ranks 1..processes-1 through ``Trainer.predict`` and show the progress of all of them."""
     master = _store(0, master=True)
     spec = {"parts": str(parts.folder), "processes": processes, "shards": encode_shards(shards), "port": master.port}
     os.environ[JOB_ENV] = json.dumps(spec)
     threads = os.environ.get("OMP_NUM_THREADS")
     stop = threading.Event()
-    quiet = remaining <= routing.settings.batch_size
-    bar = tqdm(total=remaining, unit="prompt", desc=f"routing ({routing.router.name})", disable=quiet)
+    bar = progress(routing, remaining, len(shards))
 
     def follow() -> None:
         reader = _store(master.port, master=False)

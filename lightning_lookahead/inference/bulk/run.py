@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tqdm.auto import tqdm
-
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.bulk.parts import Manifest, Parts, files_sha256
 from lightning_lookahead.inference.bulk.shard import Routing
 from lightning_lookahead.inference.bulk.source import PromptLog, read_shard, scan
+from lightning_lookahead.training.progress import counter
 
 if TYPE_CHECKING:
     from lightning_lookahead.inference.router import TrainedRouter
@@ -114,9 +113,21 @@ def route_file(job: BulkJob, load: LoadRouting) -> int:
     return 0
 
 
+def progress(routing: Routing, remaining: int, shards: int) -> Any:
+    """A bar on a terminal, else a line every $LOOKAHEAD_PROGRESS_INTERVAL seconds (stderr); none for one batch."""
+    return counter(
+        remaining,
+        desc=f"routing ({routing.router.name})",
+        label="route",
+        unit="prompt",
+        line_unit="prompts",
+        note=f"{shards} shard{'s' * (shards > 1)}, router {routing.router.name}",
+        disable=remaining <= routing.settings.batch_size,
+    )
+
+
 def _route_here(routing: Routing, log: PromptLog, parts: Parts, todo: list[int], remaining: int) -> None:
-    quiet = remaining <= routing.settings.batch_size
-    with tqdm(total=remaining, unit="prompt", desc=f"routing ({routing.router.name})", disable=quiet) as bar:
+    with progress(routing, remaining, len(todo)) as bar:
         for shard in todo:
             parts.write(shard, shard_text(routing, log, shard, bar.update))
 

@@ -68,11 +68,13 @@ def test_resume_after_kill_9_keeps_every_logged_step_once_and_the_wandb_run(tiny
     run = tmp_path / "run"
     metrics = run / "csv" / "metrics.csv"
     with open(tmp_path / "first.log", "w") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # Its own process group: kill -9 takes the whole job, W&B's service process included (an orphaned service
+        # would still hold the run id for a while, and the resume would be refused with "run ID is in use").
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             killed_at = _wait_for_step(proc, run / "checkpoints" / "last.ckpt", 3)
         finally:
-            os.kill(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert killed_at < STEPS
     before = _train_rows(_rows(metrics))

@@ -47,6 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from study_cpu import portable_config, portable_path  # one rule for every committed config's paths
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "kfold"
 WORK = ROOT / "runs" / "kfold"
@@ -225,41 +228,12 @@ def smoothie_n0(n_train: int) -> int:
     return max(1, round(PAPER_N0 * n_train / PAPER_TRAIN))
 
 
-def portable_value(key: str | None, value: Any, root: Path = ROOT, home: Path | None = None) -> Any:
-    """A value as another machine reads it: ``data_dir`` → ``data``; a path inside the repository → relative to it
-    (the commands run from the repository root); under the home folder → ``~/...``; anything else unchanged."""
-    if not isinstance(value, str):
-        return value
-    if key is not None and key.rsplit(".", 1)[-1] == "data_dir":
-        return "data"
-    home = Path.home() if home is None else home
-    for base, replacement in ((root, ""), (home, "~/")):
-        prefix = str(base).rstrip("/")
-        if prefix and value == prefix:
-            return replacement.rstrip("/") or "."
-        if prefix and value.startswith(prefix + "/"):
-            return replacement + value[len(prefix) + 1 :]
-    return value
-
-
-def relative_config(text: str, root: Path = ROOT, home: Path | None = None) -> str:
-    """A run's config.yaml with every value made portable (:func:`portable_value`)."""
-    import yaml
-
-    def fix(value: Any, key: str | None = None) -> Any:
-        if isinstance(value, dict):
-            return {k: fix(v, k) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        return portable_value(key, value, root, home)
-
-    return yaml.safe_dump(fix(yaml.safe_load(text)), sort_keys=False, allow_unicode=True)
-
-
 def portable_override(item: str, root: Path = ROOT, home: Path | None = None) -> str:
     """``key=value`` with a portable value (the overrides a run records)."""
     key, sep, value = item.partition("=")
-    return f"{key}{sep}{portable_value(key, value, root, home)}" if sep else item
+    if not sep or not value.startswith("/"):
+        return item
+    return f"{key}{sep}{portable_path(key.rsplit('.', 1)[-1], value, root, home)}"
 
 
 # --------------------------------------------------------------------------- embeddings: every text once
@@ -451,7 +425,7 @@ def commit_files(job: Job, work: Path, out: Path, extra: dict[str, Any]) -> None
         if not (source / name).exists():
             continue
         if name == "config.yaml":
-            (tmp / name).write_text(relative_config((source / name).read_text()))
+            (tmp / name).write_text(portable_config((source / name).read_text(encoding="utf-8")))
         else:
             shutil.copy2(source / name, tmp / name)
     (tmp / "run.json").write_text(json.dumps({"arm": job.arm.name, "fold": job.fold, **extra}, indent=2) + "\n")

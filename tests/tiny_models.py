@@ -9,11 +9,14 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 UNUSED = [f"[unused{j}]" for j in range(5)]
 
 
-def save_tiny_bert(out: Path, words: Sequence[str], *, dropout: float = 0.1, num_labels: int | None = None) -> Path:
+def save_tiny_bert(
+    out: Path, words: Sequence[str], *, dropout: float = 0.1, num_labels: int | None = None, mlm_head: bool = True
+) -> Path:
     """A 2-layer, hidden-32 BertForMaskedLM + BertTokenizerFast over ``words`` (plus [unused0..4]) in ``out``;
-    with ``num_labels``, a BertForSequenceClassification of that many outputs instead (a tiny reward model)."""
+    with ``num_labels``, a BertForSequenceClassification of that many outputs instead (a tiny reward model); with
+    ``mlm_head=False``, a bare BertModel (an encoder without an MLM head, like the sentence-encoder MiniLM)."""
     import torch
-    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, BertTokenizerFast
 
     (out / "vocab.txt").write_text("\n".join([*SPECIALS, *UNUSED, *words]) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"))
@@ -29,7 +32,8 @@ def save_tiny_bert(out: Path, words: Sequence[str], *, dropout: float = 0.1, num
         attention_probs_dropout_prob=dropout,
         num_labels=num_labels or 2,
     )
-    (BertForSequenceClassification if num_labels else BertForMaskedLM)(config).save_pretrained(out)
+    model_class = BertForSequenceClassification if num_labels else (BertForMaskedLM if mlm_head else BertModel)
+    model_class(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 

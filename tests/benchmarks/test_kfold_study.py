@@ -236,7 +236,7 @@ def test_committed_config_and_overrides_have_portable_paths(tmp_path: Path) -> N
         "run_dir: /somewhere/repo/runs/kfold/mlm/fold0\nmodel:\n  backbone: /users/ada/.cache/m\n"
         "data:\n  data_dir: /elsewhere/data\n  cache_dir: .cache/x\n  other: /opt/x\n"
     )
-    fixed = study_kfold.relative_config(text, root, home)
+    fixed = study_kfold.portable_config(text, root, home)
     assert "/somewhere" not in fixed and "/elsewhere" not in fixed and "/users" not in fixed
     for line in ("run_dir: runs/kfold/mlm/fold0", "backbone: ~/.cache/m", "data_dir: data", "cache_dir: .cache/x"):
         assert line in fixed

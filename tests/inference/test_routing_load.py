@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_models import SPECIALS, UNUSED
+from tiny_models import save_tiny_bert
 
 from lightning_lookahead.cli import main
 from lightning_lookahead.errors import LookaheadError
@@ -24,34 +24,12 @@ PROMPTS = ["write a function", "sort list story write a poem", "sea"]
 CANDIDATES = ["frontier-api", "local-llama", "coder-7b"]
 
 
-def _save_encoder_without_mlm_head(out: Path) -> Path:
-    """A tiny BertModel (no MLM head), like the sentence-encoder MiniLM the CPU experiments use."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    out.mkdir()
-    (out / "vocab.txt").write_text("\n".join([*SPECIALS, *UNUSED, *WORDS]) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"))
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    BertModel(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
 @pytest.fixture(scope="module")
 def mlm_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """An exported MLM router on a backbone without an MLM head, and its scores before the export."""
     root = tmp_path_factory.mktemp("routing-load")
-    backbone = _save_encoder_without_mlm_head(root / "encoder")
+    (root / "encoder").mkdir()
+    backbone = save_tiny_bert(root / "encoder", WORDS, dropout=0.0, mlm_head=False)  # like MiniLM: no MLM head
     torch.manual_seed(1)
     settings = {"kind": "mlm", "backbone": str(backbone), "max_length": 64, "mask_length": 4}
     predictor = build_predictor(settings, CANDIDATES)  # training's build: the MLM head starts fresh (logged)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,23 @@ def _tiny_llama(out: Path) -> Path:
         words = "def return import class for in if else while print list sort sum count write function the a".split()
         save_tiny_llama(out, words)
     return out
+
+
+def wait_for_step(proc: subprocess.Popen, last: Path, step: int, timeout: float = 180) -> int:
+    """Poll a running training's last.ckpt until it holds ``step`` optimiser steps (or more); return that step.
+
+    Raises AssertionError when the run ends or the timeout passes first (the test could not interrupt it)."""
+    import torch
+
+    deadline = time.monotonic() + timeout
+    held = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if last.exists():
+            try:
+                held = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+            except Exception:  # caught mid-write: look again
+                held = 0
+            if held >= step:
+                return held
+        time.sleep(0.1)
+    raise AssertionError(f"the run ended (or timed out) before step {step}: last.ckpt holds {held}")

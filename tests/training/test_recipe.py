@@ -8,11 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from recipe_testkit import debug_run, shrink
+from recipe_testkit import debug_run, shrink, wait_for_step
 
 from lightning_lookahead.config.compose import compose, list_experiments
 from lightning_lookahead.data.families import FAMILY_BENCHMARKS
@@ -103,19 +102,9 @@ def test_resume_last_after_kill_9(tiny_backbone, real_data, tmp_path):
     )
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
-    deadline = time.monotonic() + 120
     import torch
 
-    step = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if last.exists():
-            try:
-                step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-            except Exception:  # caught mid-write: look again
-                step = 0
-            if step >= 3:
-                break
-        time.sleep(0.2)
+    wait_for_step(proc, last, 3, timeout=120)
     assert proc.poll() is None, "the run finished before it could be interrupted"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

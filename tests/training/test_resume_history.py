@@ -7,12 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import torch
-from recipe_testkit import debug_run
+from recipe_testkit import debug_run, wait_for_step
 
 from lightning_lookahead.training.loggers import HistoryCSVLogger
 
@@ -36,22 +34,6 @@ def _train_rows(rows: list[dict[str, str]]) -> dict[int, str]:
     return losses
 
 
-def _wait_for_step(proc: subprocess.Popen, last: Path, step: int, timeout: float = 180) -> int:
-    """Poll last.ckpt until it holds ``step`` optimiser steps (or more); return the step it holds."""
-    deadline = time.monotonic() + timeout
-    held = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if last.exists():
-            try:
-                held = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-            except Exception:  # caught mid-write: look again
-                held = 0
-            if held >= step:
-                return held
-        time.sleep(0.1)
-    raise AssertionError(f"the run ended (or timed out) before step {step}: last.ckpt holds {held}")
-
-
 @pytest.mark.slow
 def test_resume_after_kill_9_keeps_every_logged_step_once_and_the_wandb_run(tiny_backbone, real_data, tmp_path):
     args = [
@@ -72,7 +54,7 @@ def test_resume_after_kill_9_keeps_every_logged_step_once_and_the_wandb_run(tiny
         # would still hold the run id for a while, and the resume would be refused with "run ID is in use").
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
-            killed_at = _wait_for_step(proc, run / "checkpoints" / "last.ckpt", 3)
+            killed_at = wait_for_step(proc, run / "checkpoints" / "last.ckpt", 3)
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -101,25 +101,16 @@ def test_log_cost_curve_logs_the_png_to_wandb_only(tmp_path):
     assert "test/cost_auc" in wandb.metrics[0]
 
 
-def test_log_cost_curve_says_in_one_info_line_when_the_price_table_misses_candidates(tmp_path):
+def test_log_cost_curve_says_in_one_info_line_when_the_price_table_misses_candidates(tmp_path, info_lines):
     """Training over one's own models (not in the price table) ends with a plain info line, not a warning."""
-    import logging
-
     run_dir, examples = _run_dir(tmp_path)
     prices = tmp_path / "p.yaml"
     prices.write_text("models:\n  Yi-1.5-34B-Chat: {input: 1, output: 1}\n")
     wandb = FakeWandb()
-    seen: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
-    info_logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    info_logger.addHandler(handler)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            assert log_cost_curve([wandb], run_dir, examples, PAPER_CANDIDATES, "mlm", prices=prices) is None
-    finally:
-        info_logger.removeHandler(handler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert log_cost_curve([wandb], run_dir, examples, PAPER_CANDIDATES, "mlm", prices=prices) is None
+    seen = info_lines
     (line,) = [m for m in seen if "cost–quality curve not logged" in m]
     assert f"{prices} has no price for 'internlm2_5-20b-chat'" in line and "--prices FILE" in line
     assert "\n" not in line

@@ -3,9 +3,7 @@ said in one info line (never a warning), so training over one's own models never
 
 from __future__ import annotations
 
-import logging
 import warnings
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -30,20 +28,6 @@ def no_tokenizer(monkeypatch: pytest.MonkeyPatch) -> None:
         raise OSError("tokenizer files not found")
 
     monkeypatch.setattr(TokenCounter, "_load", unavailable)
-
-
-@pytest.fixture()
-def info_lines() -> Iterator[list[str]]:
-    """What ``rank_zero_info`` logs (lightning's logger does not propagate to pytest's capture)."""
-    seen: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    logger.addHandler(handler)
-    try:
-        yield seen
-    finally:
-        logger.removeHandler(handler)
 
 
 def datamodule(examples: list[RoutingExample]) -> SimpleNamespace:

@@ -38,3 +38,32 @@ def rows(n_per_domain: int = 24) -> list[dict[str, Any]]:
 def write_jsonl(path: Path, items: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
     return path
+
+
+def train_mlc_router(tmp: Path, items: list[dict[str, Any]], *, epochs: int, lr: float) -> Path:
+    """An MLC router on a tiny BERT over the kit's words, trained on ``items`` (written to ``tmp/mine.jsonl``) with
+    the ``debug`` experiment; returns its run folder ``tmp/run``."""
+    from tiny_models import save_tiny_bert
+
+    from lightning_lookahead.config.compose import compose
+    from lightning_lookahead.training.recipe import run_experiment
+
+    words = sorted({w for prompts in TOPICS.values() for p in prompts for w in p.split()})
+    (tmp / "bert").mkdir()
+    backbone = save_tiny_bert(tmp / "bert", words, dropout=0.0)
+    dataset = write_jsonl(tmp / "mine.jsonl", items)
+    overrides = [
+        f"model.backbone={backbone}",
+        f"data.data_dir={tmp}",
+        f"data.cache_dir={tmp}/cache",
+        f"run_dir={tmp}/run",
+        f"data.dataset={dataset}",
+        "model.kind=mlc",
+        "model.max_length=32",
+        "data.max_train_prompts=null",
+        "data.max_eval_prompts=null",
+        f"trainer.max_epochs={epochs}",
+        f"optim.lr={lr}",
+    ]
+    run_experiment(compose("debug", overrides))
+    return tmp / "run"

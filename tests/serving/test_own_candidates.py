@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from own_dataset_kit import BEST, TOPICS, rows, write_jsonl
+from own_dataset_kit import BEST, TOPICS, rows, train_mlc_router
 from stub_backend import create_stub_app, running
 
 from lightning_lookahead import serving
@@ -48,23 +48,8 @@ def _renamed(row: dict) -> dict:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An MLC router on the tiny BERT, trained on the kit's 3-domain dataset with the candidates renamed."""
-    from tiny_models import save_tiny_bert
-
-    from lightning_lookahead.config.compose import compose
-    from lightning_lookahead.training.recipe import run_experiment
-
-    tmp = tmp_path_factory.mktemp("own-candidates")
-    words = sorted({w for prompts in TOPICS.values() for p in prompts for w in p.split()})
-    (tmp / "bert").mkdir()
-    backbone = save_tiny_bert(tmp / "bert", words, dropout=0.0)
-    dataset = write_jsonl(tmp / "mine.jsonl", [_renamed(r) for r in rows(24)])
-    overrides = [
-        f"model.backbone={backbone}", f"data.cache_dir={tmp}/cache", f"run_dir={tmp}/run", f"data.dataset={dataset}",
-        "model.kind=mlc", "model.max_length=32", "data.max_train_prompts=null", "data.max_eval_prompts=null",
-        "trainer.max_epochs=5", "optim.lr=0.01",
-    ]  # fmt: skip
-    run_experiment(compose("debug", overrides))
-    return tmp / "run"
+    items = [_renamed(r) for r in rows(24)]
+    return train_mlc_router(tmp_path_factory.mktemp("own-candidates"), items, epochs=5, lr=0.01)
 
 
 @pytest.fixture(scope="module")

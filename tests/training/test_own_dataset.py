@@ -8,12 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from own_dataset_kit import BEST, CANDIDATES, TOPICS, rows, write_jsonl
-from recipe_testkit import debug_run
+from own_dataset_kit import BEST, CANDIDATES, rows, train_mlc_router
 
 from lightning_lookahead.cli import main
-from lightning_lookahead.config.compose import compose
-from lightning_lookahead.training.recipe import run_experiment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))  # the stub backend of the server tests
 from stub_backend import create_stub_app, running
@@ -22,25 +19,7 @@ from stub_backend import create_stub_app, running
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An MLC router trained on the synthetic 3-candidate dataset (the tiny BERT of the training tests)."""
-    from tiny_models import save_tiny_bert
-
-    tmp = tmp_path_factory.mktemp("own-dataset")
-    words = sorted({w for prompts in TOPICS.values() for p in prompts for w in p.split()})
-    (tmp / "bert").mkdir()
-    backbone = save_tiny_bert(tmp / "bert", words, dropout=0.0)
-    dataset = write_jsonl(tmp / "mine.jsonl", rows(24))
-    overrides = [
-        *debug_run(backbone, tmp, tmp),
-        f"data.dataset={dataset}",
-        "model.kind=mlc",
-        "model.max_length=32",
-        "data.max_train_prompts=null",
-        "data.max_eval_prompts=null",
-        "trainer.max_epochs=12",
-        "optim.lr=0.003",
-    ]
-    run_experiment(compose("debug", overrides))
-    return tmp / "run"
+    return train_mlc_router(tmp_path_factory.mktemp("own-dataset"), rows(24), epochs=12, lr=0.003)
 
 
 def test_trains_over_the_files_candidates_and_reports_its_domains(trained: Path) -> None:

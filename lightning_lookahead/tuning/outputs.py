@@ -10,6 +10,7 @@ import yaml
 
 from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.tuning.space import SearchSpace
+from lightning_lookahead.tuning.study import FINISHED
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def best_experiment(
     best = study.best_trial
     settings = {**_dotlist(overrides), **space.fixed, **best.params}
     settings = {k: v for k, v in settings.items() if k not in ("run_dir", "resume", "name")}
-    done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    done = [t for t in study.trials if t.state.name in FINISHED]
     header = [
         f"# The best recipe `lookahead tune {experiment}` found: trial {best.number} of {len(done)} finished trials,",
         f"# {metric} = {best.value:.4f} (the best value over its validations; no test split was read).",
@@ -56,8 +57,6 @@ def trial_rows(study: Any, space: SearchSpace) -> list[dict[str, Any]]:
     rows = []
     for t in study.trials:
         value = t.value
-        if value is None and t.intermediate_values:
-            value = None  # a pruned trial has no final value; its last report is shown separately
         last = t.intermediate_values.get(t.last_step) if t.last_step is not None else None
         rows.append(
             {
@@ -89,9 +88,9 @@ def trials_markdown(rows: list[dict[str, Any]], metric: str, space: SearchSpace,
     lines = [
         f"# {title}",
         "",
-        f"Objective: {metric} (maximised; the best value over each trial's validations). `value` is empty for pruned "
-        "and failed trials; `last_reported` is the last value a trial reported before it stopped. Trial marked "
-        "* is the experiment's own setting.",
+        f"Objective: {metric} (maximised; the best value over each trial's validations). A pruned trial's `value` is "
+        "the one Optuna records for it, its last report; a failed trial has none; `last_reported` is the last value "
+        "a trial reported before it stopped. Trial marked * is the experiment's own setting.",
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),

@@ -31,7 +31,7 @@ from lightning_lookahead.tuning.space import SearchSpace, lookup, override
 STUDY_FILE = "study.db"
 STUDY_NAME = "lookahead-tune"
 PRUNERS = ("median", "hyperband", "none")
-#: Trial states that count toward --trials.
+#: Trial states (names) that count toward --trials.
 FINISHED = ("COMPLETE", "PRUNED")
 #: A tune stops (exit 2) after this many failed trials in a row: the cause is not the trial's values.
 MAX_FAILURES_IN_A_ROW = 3
@@ -138,7 +138,7 @@ def _alive(pid: int) -> bool:
 def finished_count(study: Any) -> int:
     from optuna.trial import TrialState
 
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    return len(study.get_trials(deepcopy=False, states=tuple(TrialState[name] for name in FINISHED)))
 
 
 def enqueue_baseline(study: Any, settings: TuneSettings, cfg: Any) -> bool:
@@ -243,7 +243,7 @@ def _fit(settings: TuneSettings, params: dict[str, Any], number: int, callbacks:
     return run_experiment(cfg, extra_callbacks=callbacks, test=False)
 
 
-def make_objective(settings: TuneSettings, progress: TextIO) -> Any:
+def make_objective(settings: TuneSettings) -> Any:
     """The Optuna objective: compose the trial's config, fit without testing, return the best validation value."""
 
     def objective(trial: Any) -> float:
@@ -344,7 +344,7 @@ def run_tune(settings: TuneSettings, cfg: Any, progress: TextIO | None = None, a
     if todo and enqueue_baseline(study, settings, cfg):
         print("[tune] trial 0 is the experiment's own setting", file=out, flush=True)
     started = time.perf_counter()
-    objective = make_objective(settings, out)
+    objective = make_objective(settings)
     report = progress_callback(settings, out, started)
     failures_in_a_row = 0
     while finished_count(study) < settings.trials:

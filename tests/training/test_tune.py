@@ -197,3 +197,18 @@ def test_tune_on_your_own_dataset_optimises_the_domains_macro_mu_n(tiny_backbone
     best = yaml.safe_load((tmp_path / "study" / "best.yaml").read_text())
     assert best["data"]["dataset"] == str(dataset) and best["model"]["kind"] == "mlc"
     assert _states(tmp_path / "study") == ["COMPLETE", "COMPLETE"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--trials", "0"], "--trials: must be ≥ 1, got 0"),
+        (["--trials", "2", "--timeout", "0"], "--timeout: must be > 0"),
+    ],
+)
+def test_bad_trial_counts_and_timeouts_are_one_line(flags, expected, tmp_path, capsys):
+    study_dir = tmp_path / "study"
+    assert main(["tune", "debug", *flags, "--study-dir", str(study_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {expected}" or (len(err.splitlines()) == 1 and expected in err), err
+    assert not study_dir.exists()

@@ -34,6 +34,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import study_kfold
+from markdown_section import replace_section
 
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits
@@ -596,11 +597,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "kfold.md")
     parser.add_argument("--data-dir", default=os.environ.get("LOOKAHEAD_DATA_DIR", str(ROOT / "data")))
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md",
+                        help="also refresh its <!-- kfold:begin/end --> section")  # fmt: skip
     args = parser.parse_args(argv)
     text, timings = kfold_markdown(args.runs, args.data_dir, args.resamples)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("# The 5-fold study\n\n" + text, encoding="utf-8")
+    if replace_section(args.results, "kfold", text):
+        print(f"wrote the kfold section of {args.results}", file=sys.stderr)
     print(f"wrote {args.out}; " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), file=sys.stderr)
 
 

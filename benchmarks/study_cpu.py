@@ -1,7 +1,7 @@
 """The CPU study of docs/results.md: the joint setting (all 7 benchmarks, kfold fold 0), every run resumable.
 
     python benchmarks/study_cpu.py [--only RUN[,RUN...]] [--analyse-only] [--data-dir data]
-    make study-cpu
+    make study-fold0
 
 Runs, in priority order (a later session continues where the last one stopped: a run whose files are already under
 ``docs/results/runs/<run>/`` is skipped, an interrupted training resumes from its ``last.ckpt``):

@@ -67,8 +67,9 @@ validate: install ## check every shipped experiment config (no models loaded)
 test: install ## run the test suite (offline)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled $(BIN)/python -m pytest -q
 
-lint: install ## ruff
+lint: install ## ruff, and the import contracts of .importlinter (layers, no cycles; docs/architecture.md)
 	$(BIN)/ruff check lightning_lookahead tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 format: install ## ruff format + autofix
 	$(BIN)/ruff check --fix lightning_lookahead tests benchmarks

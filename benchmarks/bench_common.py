@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 from lightning_lookahead.config.compose import compose
 from lightning_lookahead.data.inputs import example_row
 from lightning_lookahead.data.splits import RoutingSplits, make_splits
-from lightning_lookahead.routers.module import PredictorModule, build_module
+from lightning_lookahead.training.modules.predictor import PredictorModule
+from lightning_lookahead.training.modules.registry import build_module
 
 
 def predictor_and_features(

@@ -35,7 +35,7 @@ from lightning_lookahead.metrics.bootstrap import (
     paired_bootstrap,
     validation_terms,
 )
-from lightning_lookahead.routers.baselines import RandomRouter
+from lightning_lookahead.routers.base import RandomRouter
 from lightning_lookahead.training.recipe import PrecomputedRouter
 
 #: Trained routers: key → (experiment cpu/<key>_code, table label).

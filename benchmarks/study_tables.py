@@ -40,8 +40,8 @@ from lightning_lookahead.data.splits import RoutingSplits, make_splits
 from lightning_lookahead.evaluation import evaluate_router
 from lightning_lookahead.metrics.benchmarks import decide
 from lightning_lookahead.metrics.bootstrap import item_terms, validation_terms
-from lightning_lookahead.routers.baselines import Router
-from lightning_lookahead.routers.losses import routing_loss, routing_loss_vs_prior
+from lightning_lookahead.routers.base import Router
+from lightning_lookahead.training.losses import routing_loss, routing_loss_vs_prior
 
 ROOT = Path(__file__).resolve().parents[1]
 RESAMPLES = 2000

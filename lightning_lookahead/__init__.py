@@ -1,3 +1,5 @@
 """lightning_lookahead: train, evaluate and serve Lookahead LLM routers with PyTorch Lightning."""
 
-__version__ = "0.1.0"
+from lightning_lookahead.version import __version__
+
+__all__ = ["__version__"]

@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lightning_lookahead import __version__
 from lightning_lookahead.commands import calibrate, data, evaluate, experiments, route, serve, tune
 from lightning_lookahead.commands.common import EXIT_USER_ERROR
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

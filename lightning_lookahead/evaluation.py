@@ -13,7 +13,7 @@ from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
 from lightning_lookahead.errors import LookaheadError, unknown_name
 from lightning_lookahead.metrics.benchmarks import decide, score_benchmark
 from lightning_lookahead.metrics.mu_n import References, average_mu_n, mu_n, references
-from lightning_lookahead.routers.baselines import Router
+from lightning_lookahead.routers.base import Router
 
 #: (column title, benchmark, metric, multiplier) for the side-by-side table.
 TABLE_COLUMNS: tuple[tuple[str, str, str, float], ...] = (

@@ -10,7 +10,8 @@ import pytest
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.evaluation import evaluate_router, markdown_table, parse_benchmarks, runs_to_json
-from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, parse_router
+from lightning_lookahead.routers.base import FixedRouter, OracleRouter, RandomRouter
+from lightning_lookahead.routers.registry import parse_router
 
 POOL = ("a", "b", "c")
 

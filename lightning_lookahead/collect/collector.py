@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from lightning_lookahead.backends import Backend
 from lightning_lookahead.collect.journal import Journal, Record, journal_path
 from lightning_lookahead.collect.output import output_row, write_atomically
 from lightning_lookahead.collect.prompts import PromptRow, Prompts
@@ -23,7 +24,6 @@ from lightning_lookahead.collect.report import CollectReport
 from lightning_lookahead.collect.requester import Sampling, ask, make_client
 from lightning_lookahead.collect.resume import Done, previous_outcomes
 from lightning_lookahead.collect.retry import RetryPolicy
-from lightning_lookahead.serving.backends import Backend
 
 
 @dataclass(frozen=True)

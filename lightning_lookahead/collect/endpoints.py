@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from lightning_lookahead.backends import load_backends
 from lightning_lookahead.errors import DataError
-from lightning_lookahead.serving.backends import load_backends
 
 
 def listed_candidates(path: str | Path) -> list[str]:

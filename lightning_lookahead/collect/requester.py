@@ -12,9 +12,9 @@ from typing import Any
 
 import openai
 
+from lightning_lookahead.backends import Backend
 from lightning_lookahead.collect.outcome import Outcome
 from lightning_lookahead.collect.retry import RetryPolicy, retry_after, retryable_status
-from lightning_lookahead.serving.backends import Backend
 
 _MAX_MESSAGE = 300
 

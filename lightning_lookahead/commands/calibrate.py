@@ -99,7 +99,7 @@ def _costs(args: argparse.Namespace, router: Any) -> tuple[Any, str]:
 
     backend_costs: dict[str, float | None] = {}
     if args.backends is not None:
-        from lightning_lookahead.serving.backends import load_backends
+        from lightning_lookahead.backends import load_backends
 
         backends = load_backends(args.backends, router.candidates, environ=_KeysNotRead())
         backend_costs = {name: backend.cost for name, backend in backends.items()}

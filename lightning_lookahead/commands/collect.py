@@ -28,6 +28,7 @@ exit status:
 
 
 def cmd_data_collect(args: argparse.Namespace) -> int:
+    from lightning_lookahead.backends import load_backends
     from lightning_lookahead.collect import (
         CollectSettings,
         RetryPolicy,
@@ -37,7 +38,6 @@ def cmd_data_collect(args: argparse.Namespace) -> int:
         listed_candidates,
         load_prompts,
     )
-    from lightning_lookahead.serving.backends import load_backends
 
     _check_numbers(args)
     if args.out.resolve() == args.prompts.resolve():

@@ -24,8 +24,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         picks_table,
         runs_to_json,
     )
-    from lightning_lookahead.routers.baselines import FittedRouter, parse_router
+    from lightning_lookahead.routers.base import FittedRouter
     from lightning_lookahead.routers.fitted import fit_for_evaluation
+    from lightning_lookahead.routers.registry import parse_router
 
     learned = _checkpoint_routers(args.checkpoint or [], device=args.device, batch_size=args.batch_size)
     own = _own_dataset(args, learned) if args.dataset else None
@@ -112,9 +113,9 @@ def _own_dataset(args: argparse.Namespace, learned: list) -> Any:
     from lightning_lookahead.commands.data import dataset_argument
     from lightning_lookahead.config.layers import parse_layer
     from lightning_lookahead.config.schema import DataConfig
-    from lightning_lookahead.config.typed import config_to_dict
     from lightning_lookahead.data.dataset_file import read_dataset
     from lightning_lookahead.data.dataset_splits import dataset_splits
+    from lightning_lookahead.typed import config_to_dict
 
     if args.benchmarks != "all":
         raise LookaheadError("--benchmarks selects paper benchmarks; with --dataset every domain of the file is scored")

@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from lightning_lookahead.errors import LookaheadError
+
+DEFAULT_PORT = 8000
+
+
+def resolve_port(port: int | None) -> int:
+    """``--port``, else the ``PORT`` environment variable (what Cloud Run, Heroku and the like set), else 8000."""
+    if port is not None:
+        return port
+    raw = os.environ.get("PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 < value < 65536:
+        raise LookaheadError(f"the PORT environment variable is {raw!r}; expected a port number from 1 to 65535")
+    return value
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from lightning_lookahead import serving
 
+    port = resolve_port(args.port)
     spec = serving.ServeSpec(
         checkpoint=str(args.checkpoint),
         backends=str(args.backends),
         host=args.host,
-        port=args.port,
+        port=port,
         workers=args.workers,
         device=args.device,
         engine=args.engine,
@@ -34,7 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host} without auth (set --api-key-env)", file=sys.stderr)
     workers = f"{spec.workers} worker processes" if spec.workers > 1 else "one process"
     print(
-        f"serving {args.checkpoint} on http://{args.host}:{args.port}/v1 with {workers}; "
+        f"serving {args.checkpoint} on http://{args.host}:{port}/v1 with {workers}; "
         "GET /ready answers 200 once the router has loaded"
     )
     serving.serve(spec)
@@ -48,7 +70,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     srv.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory, its export/ or a .ckpt")
     srv.add_argument("--backends", type=Path, required=True, metavar="FILE", help="YAML like examples/backends.yaml")
     srv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port (default: the PORT environment variable when set, else {DEFAULT_PORT})",
+    )
     srv.add_argument(
         "--workers", type=int, default=1, help="worker processes behind the port, each with its own router (default 1)"
     )

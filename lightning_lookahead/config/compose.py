@@ -27,9 +27,9 @@ from lightning_lookahead.config.experiments import (
 )
 from lightning_lookahead.config.layers import dotlist, merge_layer, parse_layer
 from lightning_lookahead.config.schema import ExperimentConfig
-from lightning_lookahead.config.typed import config_to_dict
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.backbone_names import check_backbone
+from lightning_lookahead.typed import config_to_dict
 
 __all__ = [
     "EXPERIMENTS_DIR",

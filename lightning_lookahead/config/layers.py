@@ -1,7 +1,7 @@
 """Merge settings layer by layer and parse after each, so a mistake is reported against the layer that made it.
 
 Layers are plain (unstructured) OmegaConf containers: OmegaConf merges them and resolves interpolations
-(``${name}``, ``${oc.env:...}``), and :func:`~lightning_lookahead.config.typed.parse_dataclass` checks the merged
+(``${name}``, ``${oc.env:...}``), and :func:`~lightning_lookahead.typed.parse_dataclass` checks the merged
 result, including ``Literal`` fields and ranges that OmegaConf's structured configs cannot hold. Every failure becomes
 one line ``<source>: <key>: <problem>``.
 """
@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lightning_lookahead.config.typed import parse_dataclass
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.typed import parse_dataclass
 
 C = TypeVar("C")
 

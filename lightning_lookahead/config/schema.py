@@ -1,29 +1,47 @@
 """Typed sections of an experiment config: every closed set is a ``Literal``, every range is field metadata.
 
-:func:`lightning_lookahead.config.typed.parse_dataclass` checks a composed config against these classes, so
+:func:`lightning_lookahead.typed.parse_dataclass` checks a composed config against these classes, so
 ``lookahead validate`` refuses exactly what ``lookahead train`` would. Checks that relate two fields live in
 :mod:`lightning_lookahead.config.cross_field`. Predictor-specific settings (``model:``) are checked against the
 config dataclass of the predictor named by ``model.kind`` (``lightning_lookahead.models.registry``), so a new
-predictor brings its own.
+predictor brings its own. Like ``model:``, the ``data:`` section lives with its package
+(:mod:`lightning_lookahead.data.config`) and is re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from lightning_lookahead.config.typed import at_least, between, positive
-from lightning_lookahead.data.schema import PAPER_CANDIDATES
+from lightning_lookahead.data.config import FAMILIES, DataConfig, Family, KFoldConfig, Protocol
+from lightning_lookahead.typed import at_least, between, positive
 
-#: Routing losses of METHOD §6 (``lightning_lookahead.routers.losses``).
+__all__ = [
+    "FAMILIES",
+    "DataConfig",
+    "ExperimentConfig",
+    "Family",
+    "KFoldConfig",
+    "LoggerConfig",
+    "LossConfig",
+    "LossName",
+    "Monitor",
+    "OptimConfig",
+    "Precision",
+    "Protocol",
+    "Scheduler",
+    "ScoreNorm",
+    "TrainerConfig",
+    "WandbConfig",
+    "WandbMode",
+]
+
+#: Routing losses of METHOD §6 (``lightning_lookahead.training.losses``).
 LossName = Literal["bce", "ce", "mse", "forward_kl", "reverse_kl", "routerdc"]
 #: Per-prompt score normalisations (``lightning_lookahead.metrics.normalize``).
 ScoreNorm = Literal["min-max", "none", "softmax", "standardization"]
 #: Learning-rate schedules (names of ``transformers.get_scheduler``).
 Scheduler = Literal["cosine", "linear", "constant"]
-#: Benchmark families (``lightning_lookahead.data.families``).
-Family = Literal["chat", "math", "code", "all"]
-Protocol = Literal["paper", "kfold"]
 WandbMode = Literal["online", "offline", "disabled"]
 #: Validation metrics that may choose the checkpoint (all higher-is-better); ``auto``: ``val/avg_mu_n`` where the
 #: validation split mixes benchmarks or domains, else ``val/reward`` (lightning_lookahead.training.validation_mu_n).
@@ -46,8 +64,6 @@ Precision = Literal[
     32,
     16,
 ]
-
-FAMILIES: tuple[str, ...] = get_args(Family)
 
 
 @dataclass
@@ -74,48 +90,6 @@ class OptimConfig:
     eps: float = field(default=1e-8, metadata=positive())
     scheduler: Scheduler = "cosine"
     warmup_ratio: float = field(default=0.0, metadata=between(0, 1, high_open=True))
-
-
-@dataclass
-class KFoldConfig:
-    """Cross-validation inside a family's benchmarks (for families whose training labels are absent)."""
-
-    k: int = field(default=5, metadata=at_least(2))
-    fold: int = field(default=0, metadata=at_least(0))  # < k: checked in cross_field
-    seed: int = 42
-    #: Share of the non-test folds that validates; 0 leaves validation empty (data/splits.py allows it).
-    val_fraction: float = field(default=0.1, metadata=between(0, 1, high_open=True))
-
-
-@dataclass
-class DataConfig:
-    """Which prompts train, validate and test a router, and how they are batched."""
-
-    family: Family = "code"
-    protocol: Protocol = "paper"
-    candidates: list[str] = field(default_factory=lambda: list(PAPER_CANDIDATES))
-    data_dir: str = "${oc.env:LOOKAHEAD_DATA_DIR,data}"
-    cache_dir: str = "${oc.env:LOOKAHEAD_CACHE_DIR,.cache/lookahead}"
-    kfold: KFoldConfig = field(default_factory=KFoldConfig)
-    #: Prompts per device per micro-batch.
-    batch_size: int = field(default=16, metadata=at_least(1))
-    #: Prompts per optimiser step over all devices; sets gradient accumulation (a multiple of batch_size).
-    global_batch_size: int = field(default=64, metadata=at_least(1))
-    eval_batch_size: int = field(default=32, metadata=at_least(1))
-    num_workers: int = field(default=0, metadata=at_least(0))
-    length_grouped: bool = False  # batch similar-length prompts together (training only; one device)
-    #: A cap for quick runs (seeded subset).
-    max_train_prompts: int | None = field(default=None, metadata=at_least(1))
-    #: Caps validation and each test benchmark; not comparable to the paper.
-    max_eval_prompts: int | None = field(default=None, metadata=at_least(1))
-    subset_seed: int = 42  # seed of the max_*_prompts subsets
-    #: Your own dataset file (JSON lines, Parquet or a datasets folder; docs/data.md) instead of the paper's data:
-    #: family, protocol and data_dir are then unused, and the candidates are the file's unless set.
-    dataset: str | None = None
-    #: Shares of the rows without a 'split' field that go to validation and to test (seeded by dataset_split_seed).
-    dataset_val_fraction: float = field(default=0.1, metadata=between(0, 1, high_open=True))
-    dataset_test_fraction: float = field(default=0.2, metadata=between(0, 1, high_open=True))
-    dataset_split_seed: int = 42
 
 
 @dataclass

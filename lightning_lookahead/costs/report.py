@@ -16,7 +16,7 @@ from lightning_lookahead.costs.sweep import COST_UNIT, TARGET_SHARE, SweepResult
 from lightning_lookahead.costs.token_counts import TokenCounter
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.baselines import Router
+from lightning_lookahead.routers.base import Router
 
 PNG, MARKDOWN, JSON = "cost_quality.png", "cost_quality.md", "cost_quality.json"
 

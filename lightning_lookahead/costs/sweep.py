@@ -26,7 +26,7 @@ from lightning_lookahead.costs.token_counts import TokenCounter, cost_matrix, ex
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.metrics.bootstrap import item_terms
-from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, Router
+from lightning_lookahead.routers.base import FixedRouter, OracleRouter, RandomRouter, Router
 
 COST_UNIT = "USD per 1,000 prompts"
 #: Share of the best single model's quality whose cheapest cost is reported.

@@ -22,11 +22,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lightning_lookahead.costs.prices import PriceTable
-from lightning_lookahead.data.schema import RoutingExample
+from lightning_lookahead.data.schema import PROMPT_TOKENS_KEY, RESPONSE_TOKENS_KEY, RoutingExample
 from lightning_lookahead.errors import LookaheadError
 
-RESPONSE_TOKENS_KEY = "response_tokens"
-PROMPT_TOKENS_KEY = "prompt_tokens"
 DEFAULT_TOKENIZER = "minilm"
 #: Bump when the way texts are counted changes, so stale cache files are not reused.
 CACHE_FORMAT = "token-counts-v1"

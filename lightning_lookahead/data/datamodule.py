@@ -26,7 +26,7 @@ import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
 
-from lightning_lookahead.config.schema import DataConfig
+from lightning_lookahead.data.config import DataConfig
 from lightning_lookahead.data.inputs import InputBuilder, example_row
 from lightning_lookahead.data.sampling import LengthGroupedBatchSampler
 from lightning_lookahead.data.schema import RoutingExample
@@ -259,10 +259,10 @@ class RoutingDataModule(L.LightningDataModule):
 def _featurising_progress(split: str, prompts: int, *, cached: bool) -> Iterator[None]:
     """``datasets``' bar on a terminal; otherwise (stdout a log file) no bar and a line before and after featurising.
 
-    Training reports on stdout (``training/progress.py``), so its featurising lines go there too; a split read from
+    Training reports on stdout (``progress.py``), so its featurising lines go there too; a split read from
     the cache prints nothing.
     """
-    from lightning_lookahead.training.progress import is_terminal
+    from lightning_lookahead.progress import is_terminal
 
     if cached or is_terminal(sys.stdout):
         yield

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_lookahead.data.io import iter_jsonl
-from lightning_lookahead.data.schema import RoutingExample, check_score
+from lightning_lookahead.data.schema import PROMPT_TOKENS_KEY, RESPONSE_TOKENS_KEY, RoutingExample, check_score
 from lightning_lookahead.errors import DataError, LookaheadError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -153,8 +153,6 @@ def _split(value: Any, path: Path, line: int) -> str | None:
 
 def _token_extras(tokens: Any, names: Sequence[str], path: Path, line: int) -> dict[str, Any]:
     """``tokens: {candidate: {prompt, completion}}`` as the counts the cost sweep reads (costs/token_counts.py)."""
-    from lightning_lookahead.costs.token_counts import PROMPT_TOKENS_KEY, RESPONSE_TOKENS_KEY
-
     if tokens is None:
         return {}
     if not isinstance(tokens, dict):

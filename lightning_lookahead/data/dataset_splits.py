@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from lightning_lookahead.config.schema import DataConfig
+from lightning_lookahead.data.config import DataConfig
 from lightning_lookahead.data.dataset_file import DatasetFile, read_dataset
 from lightning_lookahead.data.schema import PAPER_CANDIDATES, RoutingExample
 from lightning_lookahead.errors import LookaheadError

@@ -25,7 +25,7 @@ from urllib3.util.retry import Retry
 from lightning_lookahead.data.families import blocked_by
 from lightning_lookahead.data.manifest import UPSTREAM_COMMIT, UPSTREAM_REPO, ManifestEntry, load_manifest, verify_file
 from lightning_lookahead.errors import DataError, LookaheadError
-from lightning_lookahead.training.progress import counter
+from lightning_lookahead.progress import counter
 
 LEDGER = ".fetched.json"
 PARTIAL_DIR = ".partial"

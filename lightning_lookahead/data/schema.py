@@ -33,6 +33,12 @@ TRAIN_SETS: dict[str, str] = {
 }
 
 
+#: ``RoutingExample.extras`` keys for recorded token counts (a dataset file's ``tokens:``): the per-candidate
+#: response lengths and the prompt's length. The cost sweep prefers them to a tokenizer (costs/token_counts.py).
+RESPONSE_TOKENS_KEY = "response_tokens"
+PROMPT_TOKENS_KEY = "prompt_tokens"
+
+
 @dataclass(frozen=True)
 class RoutingExample:
     """One prompt with every candidate's response and raw score, in candidate-pool order.

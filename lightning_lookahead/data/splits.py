@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_lookahead.config.schema import DataConfig, KFoldConfig
 from lightning_lookahead.data.benchmarks import (
     FETCH_HINT,
     load_benchmark,
@@ -24,6 +23,7 @@ from lightning_lookahead.data.benchmarks import (
     missing_files,
     split_train_val,
 )
+from lightning_lookahead.data.config import DataConfig, KFoldConfig
 from lightning_lookahead.data.families import FAMILY_BENCHMARKS, FAMILY_TRAIN_SETS
 from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
 from lightning_lookahead.errors import LookaheadError, unknown_name

@@ -63,14 +63,6 @@ def apply_engine(predictor: Predictor, engine: str) -> tuple[nn.Module, str]:
     return onnx_network(predictor, quantized=engine == "onnx-int8"), engine
 
 
-def unsupported(engine: str, kind: str, reason: str, *, also_unsupported: tuple[str, ...] = ()) -> LookaheadError:
-    """One line: this engine cannot run this predictor kind, why, and which engines can."""
-    others = [e for e in ENGINES if e not in (engine, "auto") and e not in also_unsupported]
-    return LookaheadError(
-        f"engine {engine!r} cannot run a {kind!r} router: {reason}; engines that can: {', '.join(others)}"
-    )
-
-
 class AutocastNetwork(nn.Module):
     """The network under ``torch.autocast(bfloat16)``: matmuls in bf16, reductions and norms in fp32 (autocast's
     own op lists); logits come back as float32 so scores and decisions are computed as for fp32."""

@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
-from lightning_lookahead import __version__
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.predictor import Predictor
+from lightning_lookahead.version import __version__
 
 EXPORT_DIR = "export"
 WEIGHTS_FILE = "model.safetensors"
@@ -85,7 +85,7 @@ def router_metadata(
     new prompt, which has no responses yet, without the user guessing a length; ``training`` records the ``loss``
     and ``optim`` settings the network was trained with.
     """
-    from lightning_lookahead.config.typed import config_to_dict
+    from lightning_lookahead.typed import config_to_dict
 
     config = predictor.config
     tokenizer = predictor.tokenizer

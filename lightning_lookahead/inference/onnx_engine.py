@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.engine_names import unsupported
 from lightning_lookahead.models.model_cache import build_once, model_cache_root
 from lightning_lookahead.models.predictor import NetworkOutput, Predictor
 
@@ -113,8 +114,8 @@ def export_key(predictor: Predictor, engine: str, keys: list[str]) -> str:
     import onnx
     import onnxruntime
 
-    from lightning_lookahead import __version__
-    from lightning_lookahead.config.typed import config_to_dict
+    from lightning_lookahead.typed import config_to_dict
+    from lightning_lookahead.version import __version__
 
     parts = {
         "weights": weights_hash(predictor.network),
@@ -130,8 +131,6 @@ def export_key(predictor: Predictor, engine: str, keys: list[str]) -> str:
 
 def check_inputs(predictor: Predictor, engine: str, keys: list[str], batch: Mapping[str, Any]) -> None:
     """Every read tensor must be an integer (batch, sequence) tensor, the shapes the export makes dynamic."""
-    from lightning_lookahead.inference.engines import unsupported
-
     kind = str(predictor.config.kind)
     onnx_engines = ("onnx", "onnx-int8")
     if not keys:

@@ -28,7 +28,7 @@ from lightning_lookahead.inference.engine_names import EXACT_ENGINE
 from lightning_lookahead.inference.export import EXPORT_DIR, META_FILE, load_checkpoint_file, load_export
 from lightning_lookahead.models.predictor import Predictor
 from lightning_lookahead.models.scoring import network_device, score_features
-from lightning_lookahead.routers.baselines import Router
+from lightning_lookahead.routers.base import Router
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """What every predictor is made of: a config dataclass, a plain ``nn.Module`` network and an input builder.
 
 - :class:`PredictorConfig` holds the ``model:`` settings every backbone predictor shares; a predictor's own config
-  subclasses it and declares its ranges with :func:`~lightning_lookahead.config.typed.between` metadata, so
+  subclasses it and declares its ranges with :func:`~lightning_lookahead.typed.between` metadata, so
   ``lookahead validate`` checks them all through one mechanism without loading anything.
 - The **network** maps a collated batch of tensors to :class:`NetworkOutput` (routing logits (B, N) and, when the
   batch carries labels, the auxiliary loss). It is an ``nn.Module`` with no Lightning in it: training wraps it in a
-  :class:`~lightning_lookahead.routers.module.PredictorModule`, serving calls it directly.
+  :class:`~lightning_lookahead.training.modules.predictor.PredictorModule`, serving calls it directly.
 - The **input builder** (:class:`~lightning_lookahead.data.inputs.InputBuilder`) turns examples into cached features
   and features into padded tensors; the DataModule and the serving API both use it.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from lightning_lookahead.config.typed import at_least, between
+from lightning_lookahead.typed import at_least, between
 
 if TYPE_CHECKING:
     import torch

@@ -1,10 +1,11 @@
-"""Predictor kinds: ``model.kind`` → its config dataclass, its network builder and its training module.
+"""Predictor kinds: ``model.kind`` → its config dataclass and its build function (network + input builder).
 
-Built-in builders and modules are named by import path and imported on first use, so checking a config
-(``lookahead validate``) imports neither torch-heavy code nor Lightning. A user predictor joins with::
+Built-in builders are named by import path and imported on first use, so checking a config (``lookahead
+validate``) imports no torch-heavy code. Nothing here knows Lightning: the LightningModule that trains a kind is
+chosen beside the recipe (:mod:`lightning_lookahead.training.modules.registry`). A user predictor joins with::
 
-    register_predictor("toy", config=ToyConfig, build=build_toy)            # trains with PredictorModule
-    register_predictor("mine", config=MyConfig, build=build_mine, module=MyModule)
+    register_predictor("toy", config=ToyConfig, build=build_toy)   # trains with PredictorModule
+    register_module("mine", MyModule)                                # only if an input depends on the training step
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from lightning_lookahead.config.typed import config_to_dict, parse_dataclass
 from lightning_lookahead.errors import LookaheadError, unknown_name
 from lightning_lookahead.models.clm.config import CLMConfig
 from lightning_lookahead.models.gt_response.config import GTResponseConfig
@@ -22,9 +22,7 @@ from lightning_lookahead.models.mlc.config import MLCConfig
 from lightning_lookahead.models.mlm.config import MLMConfig
 from lightning_lookahead.models.predictor import Predictor, PredictorConfig
 from lightning_lookahead.models.routerdc.config import RouterDCConfig
-
-#: The training module every predictor uses unless it registers its own.
-DEFAULT_MODULE = "lightning_lookahead.routers.module:PredictorModule"
+from lightning_lookahead.typed import config_to_dict, parse_dataclass
 
 
 def _load(target: Any) -> Any:
@@ -37,38 +35,24 @@ def _load(target: Any) -> Any:
 
 @dataclass(frozen=True)
 class PredictorSpec:
-    """One registered kind: its settings, how to build it, and which LightningModule trains it."""
+    """One registered kind: its settings and how to build its network and input builder."""
 
     kind: str
     config: type[PredictorConfig]
     build: Callable[..., Predictor] | str
-    module: type | str = DEFAULT_MODULE
 
     def build_predictor(self, config: PredictorConfig, candidates: Sequence[str]) -> Predictor:
         return _load(self.build)(config, list(candidates))
 
-    def module_class(self) -> type:
-        return _load(self.module)
-
 
 PREDICTORS: dict[str, PredictorSpec] = {
-    "mlm": PredictorSpec(
-        "mlm",
-        MLMConfig,
-        "lightning_lookahead.models.mlm.network:build_mlm",
-        "lightning_lookahead.routers.mlm:MLMModule",
-    ),
+    "mlm": PredictorSpec("mlm", MLMConfig, "lightning_lookahead.models.mlm.network:build_mlm"),
     "mlc": PredictorSpec("mlc", MLCConfig, "lightning_lookahead.models.mlc.network:build_mlc"),
     "gt_response": PredictorSpec(
         "gt_response", GTResponseConfig, "lightning_lookahead.models.gt_response.network:build_gt_response"
     ),
     "clm": PredictorSpec("clm", CLMConfig, "lightning_lookahead.models.clm.network:build_clm"),
-    "routerdc": PredictorSpec(
-        "routerdc",
-        RouterDCConfig,
-        "lightning_lookahead.models.routerdc.network:build_routerdc",
-        "lightning_lookahead.routers.routerdc:RouterDCModule",
-    ),
+    "routerdc": PredictorSpec("routerdc", RouterDCConfig, "lightning_lookahead.models.routerdc.network:build_routerdc"),
 }
 
 
@@ -84,7 +68,6 @@ def register_predictor(
     *,
     config: type[PredictorConfig],
     build: Callable[..., Predictor] | str,
-    module: type | str = DEFAULT_MODULE,
 ) -> PredictorSpec:
     """Add a predictor under ``kind``; its config's ``kind`` must default to the same name."""
     if not (isinstance(config, type) and issubclass(config, PredictorConfig)):
@@ -97,7 +80,7 @@ def register_predictor(
     existing = PREDICTORS.get(kind)
     if existing is not None and existing.config.__qualname__ != config.__qualname__:
         raise LookaheadError(f"predictor kind {kind!r} is already taken by {existing.config.__name__}")
-    spec = PredictorSpec(kind, config, build, module)
+    spec = PredictorSpec(kind, config, build)
     PREDICTORS[kind] = spec
     return spec
 

@@ -18,7 +18,7 @@ import numpy as np
 from lightning_lookahead.data.families import FAMILY_BENCHMARKS, FAMILY_TRAIN_SETS
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.baselines import FittedRouter
+from lightning_lookahead.routers.base import FittedRouter
 
 #: Single-domain families: which training set stands for each benchmark under the paper protocol.
 _TRAIN_SET_OF: dict[str, str] = {

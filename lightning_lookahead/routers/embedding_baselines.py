@@ -29,7 +29,7 @@ from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError, closest
 from lightning_lookahead.metrics.normalize import normalize_scores
 from lightning_lookahead.models.embeddings import DEFAULT_EMBEDDER, CachedEmbedder, Embedder, SentenceEncoder
-from lightning_lookahead.routers.baselines import FittedRouter
+from lightning_lookahead.routers.base import FittedRouter
 
 #: ``--router`` kinds this module fits; the argument after the colon is k.
 EMBEDDING_KINDS: tuple[str, ...] = ("knn", "hard_cluster", "soft_cluster")

@@ -15,7 +15,7 @@ from lightning_lookahead.config.schema import DataConfig
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.embeddings import DEFAULT_EMBEDDER, CachedEmbedder, Embedder, SentenceEncoder
-from lightning_lookahead.routers.baselines import FittedRouter
+from lightning_lookahead.routers.base import FittedRouter
 from lightning_lookahead.routers.domain import DomainRouter
 from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, default_embedder, parse_embedding_router
 
@@ -47,7 +47,7 @@ def fit_data_config(
 
     from lightning_lookahead.config.cross_field import validate_data
     from lightning_lookahead.config.layers import dotlist, merge_layer, parse_layer
-    from lightning_lookahead.config.typed import config_to_dict
+    from lightning_lookahead.typed import config_to_dict
 
     if fold is not None and protocol != "kfold":
         raise LookaheadError(f"--fold {fold} needs --fit-protocol kfold (the paper protocol has no folds)")

@@ -24,7 +24,7 @@ from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.array_cache import read_array, write_array
 from lightning_lookahead.models.embeddings import hash_dir, texts_sha256
-from lightning_lookahead.routers.baselines import Router
+from lightning_lookahead.routers.base import Router
 from lightning_lookahead.scorers.base import ScoreItem
 
 #: Where scores go when nobody says otherwise.

@@ -1,7 +1,7 @@
 """The journal of `lookahead data score`: one line per scored (row, candidate), so an interrupted run resumes.
 
 It sits beside the output (``OUT.scores.partial.jsonl``) and uses the collector's journal mechanism
-(:class:`~lightning_lookahead.collect.journal.AppendJournal`): a header naming the scorer, then one JSON line per
+(:class:`~lightning_lookahead.data.journal.AppendJournal`): a header naming the scorer, then one JSON line per
 result, written and flushed the moment the scorer gives it (fsync'd at least every :data:`SYNC_EVERY_S` seconds),
 locked against a second run. A rerun of the same command reuses every journaled score whose item is unchanged
 (the hash of prompt, response, reference and domain) and scores only the rest; a null score is tried again, as a
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lightning_lookahead.collect.journal import AppendJournal
+from lightning_lookahead.data.journal import AppendJournal
 from lightning_lookahead.errors import DataError
 from lightning_lookahead.scorers.base import ScoreItem, ScoreResult
 

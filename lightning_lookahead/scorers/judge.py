@@ -106,7 +106,7 @@ def endpoint_from_backends(path: str | Path, name: str | None, default_timeout: 
     """
     import yaml
 
-    from lightning_lookahead.serving.backends import load_backends
+    from lightning_lookahead.backends import load_backends
 
     path = Path(path)
     load_backends(path, [])  # validates the file's shape, with its own located errors

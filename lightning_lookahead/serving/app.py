@@ -32,11 +32,10 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from lightning_lookahead import __version__
+from lightning_lookahead.backends import COST_UNIT_REQUESTS, Backend
 from lightning_lookahead.costs.request_costs import CandidateCosts
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.calibrations import load_calibrations
-from lightning_lookahead.serving.backends import COST_UNIT_REQUESTS, Backend
 from lightning_lookahead.serving.batcher import QueueFull, RouteBatcher
 from lightning_lookahead.serving.errors import RETRY_AFTER_NOT_READY_S, ApiError, error_body, overloaded
 from lightning_lookahead.serving.metrics import ServerMetrics
@@ -45,6 +44,7 @@ from lightning_lookahead.serving.requestlog import REQUEST_ID_HEADER, RequestLog
 from lightning_lookahead.serving.routing import UNKNOWN, ModelCatalog, Target
 from lightning_lookahead.serving.schemas import ChatCompletionRequest, LookaheadOptions, RouteOn
 from lightning_lookahead.serving.upstream import Forwarder
+from lightning_lookahead.version import __version__
 
 if TYPE_CHECKING:
     from lightning_lookahead.inference.router import RouteDecision, TrainedRouter

@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lightning_lookahead.backends import DEFAULT_TIMEOUT_S, load_backends
 from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
 from lightning_lookahead.serving.app import LoadedRouter, ServerSettings, create_app
-from lightning_lookahead.serving.backends import DEFAULT_TIMEOUT_S, load_backends
 from lightning_lookahead.serving.metrics import MULTIPROC_ENV
 from lightning_lookahead.serving.schemas import ROUTE_ON
 

@@ -16,7 +16,7 @@ import anyio
 import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from lightning_lookahead.serving.backends import Backend
+from lightning_lookahead.backends import Backend
 from lightning_lookahead.serving.errors import ApiError, error_body
 from lightning_lookahead.serving.metrics import ServerMetrics
 from lightning_lookahead.serving.requestlog import RequestLog

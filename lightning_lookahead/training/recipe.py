@@ -36,8 +36,8 @@ from lightning_lookahead.inference.export import EXPORT_DIR, export_router, load
 from lightning_lookahead.inference.router import TrainedRouter
 from lightning_lookahead.metrics.benchmarks import decide, validation_reward
 from lightning_lookahead.models.predictor import Predictor
-from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter, RandomRouter, Router
-from lightning_lookahead.routers.losses import routing_loss
+from lightning_lookahead.routers.base import FixedRouter, OracleRouter, RandomRouter, Router
+from lightning_lookahead.training.losses import routing_loss
 
 BEST_METRIC = "val/reward"
 
@@ -113,9 +113,9 @@ def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test
     after the fit and returns only ``{"selection": ...}``: no test split is featurised or scored (tuning).
     """
     from lightning_lookahead.data.datamodule import RoutingDataModule
-    from lightning_lookahead.routers.module import build_module
+    from lightning_lookahead.progress import training_progress
     from lightning_lookahead.training.loggers import build_loggers
-    from lightning_lookahead.training.progress import training_progress
+    from lightning_lookahead.training.modules.registry import build_module
     from lightning_lookahead.training.validation_mu_n import ValidationMuN
 
     L.seed_everything(cfg.seed, workers=True)
@@ -299,7 +299,7 @@ def _domain_reference(splits: Any) -> Router:
 
 def _loss_vs_prior(cfg: DictConfig, val_scores: np.ndarray, splits: Any) -> dict[str, float] | None:
     """The selected model's validation routing loss beside the label prior's (constant per-candidate logits)."""
-    from lightning_lookahead.routers.losses import routing_loss_vs_prior
+    from lightning_lookahead.training.losses import routing_loss_vs_prior
 
     if not splits.val:
         return None

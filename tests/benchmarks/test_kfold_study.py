@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import kfold_tables
 import study_kfold
 
-from lightning_lookahead.config.schema import DataConfig, KFoldConfig
 from lightning_lookahead.data.benchmarks import load_benchmark
+from lightning_lookahead.data.config import DataConfig, KFoldConfig
 from lightning_lookahead.data.families import FAMILY_BENCHMARKS
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.data.splits import make_splits

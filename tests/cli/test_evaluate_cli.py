@@ -125,7 +125,7 @@ def test_single_router_json_is_one_object(real_data, tmp_path):
 def test_candidate_pool_with_an_extra_model(real_data):
     from lightning_lookahead.data.benchmarks import load_benchmark
     from lightning_lookahead.evaluation import evaluate_router
-    from lightning_lookahead.routers.baselines import FixedRouter
+    from lightning_lookahead.routers.base import FixedRouter
 
     pool = (*PAPER_CANDIDATES, "gemma-2-9b-it")
     examples = {"HumanEval": load_benchmark("HumanEval", real_data, pool)}

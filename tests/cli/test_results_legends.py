@@ -10,7 +10,7 @@ from own_dataset_kit import rows, write_jsonl
 from lightning_lookahead.data.dataset_file import read_dataset
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.evaluation import evaluate_router, markdown_table, validation_mu_n
-from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter
+from lightning_lookahead.routers.base import FixedRouter, OracleRouter
 
 PAPER_WORDS = ("AlpacaEval", "Arena-Hard", "MT-Bench", "gpt-4", "GSM8k", "HumanEval", "pass@1", "accuracy")
 FILE_SCALE = "mean raw score of the chosen candidate on the file's scale"

@@ -17,11 +17,11 @@ import yaml
 from tiny_models import save_tiny_bert
 
 from lightning_lookahead.cli import main
-from lightning_lookahead.config.typed import config_to_dict
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
 from lightning_lookahead.inference import TrainedRouter, export_router
 from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE
 from lightning_lookahead.models.registry import build_predictor
+from lightning_lookahead.typed import config_to_dict
 
 FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 WORDS = "def return list sort sum count write function number value story cat dog solve equation".split()

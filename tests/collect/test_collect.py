@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from collect_stub import StubState, free_port, serve
 
+from lightning_lookahead.backends import load_backends
 from lightning_lookahead.cli import main
 from lightning_lookahead.collect import CollectSettings, RetryPolicy, collect_async, journal_path, load_prompts
 from lightning_lookahead.collect.journal import Journal
 from lightning_lookahead.collect.retry import retry_after
 from lightning_lookahead.commands.collect import EXIT_UNANSWERED, add_collect_parser
 from lightning_lookahead.errors import DataError, LookaheadError
-from lightning_lookahead.serving.backends import load_backends
 
 FAST = ["--no-progress", "--backoff", "0.01"]
 #: The command as a child process, for the kill test (until `data collect` is reachable through `lookahead`).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lightning_lookahead.config.schema import DataConfig
+from lightning_lookahead.data.config import DataConfig
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.routers.fitted import fit_data_config
 

@@ -8,8 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from lightning_lookahead.config.schema import OptimConfig
-from lightning_lookahead.config.typed import config_to_dict, parse_dataclass
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.typed import config_to_dict, parse_dataclass
 
 
 @dataclass

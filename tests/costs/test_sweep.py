@@ -17,7 +17,7 @@ from lightning_lookahead.costs.report import markdown_report, remember_scores, w
 from lightning_lookahead.costs.sweep import Point, build_problem, pareto_frontier, step_area, sweep
 from lightning_lookahead.costs.token_counts import TokenCounter
 from lightning_lookahead.data.schema import RoutingExample
-from lightning_lookahead.routers.baselines import FixedRouter, Router
+from lightning_lookahead.routers.base import FixedRouter, Router
 
 CANDIDATES = ("cheap", "dear")
 PRICES = PriceTable({"cheap": Price(0.0, 1.0), "dear": Price(0.0, 10.0)}, "test prices", "test.yaml")

@@ -13,7 +13,7 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_lookahead.config.schema import DataConfig
+from lightning_lookahead.data.config import DataConfig
 from lightning_lookahead.data.datamodule import RoutingDataModule, content_hash
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits
@@ -265,7 +265,7 @@ def test_real_code_family(tmp_path: Path, real_data: Path) -> None:
 
 _SECOND_PROCESS = """
 import sys
-from lightning_lookahead.config.schema import DataConfig
+from lightning_lookahead.data.config import DataConfig
 from lightning_lookahead.data.datamodule import RoutingDataModule
 
 class CharInputs:

@@ -9,7 +9,7 @@ import pytest
 from own_dataset_kit import CANDIDATES, rows, write_jsonl
 
 from lightning_lookahead.cli import main
-from lightning_lookahead.config.schema import DataConfig
+from lightning_lookahead.data.config import DataConfig
 from lightning_lookahead.data.dataset_file import read_dataset
 from lightning_lookahead.data.dataset_splits import dataset_splits, load_dataset_file
 from lightning_lookahead.data.splits import make_splits

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lightning_lookahead.config.schema import DataConfig, KFoldConfig
 from lightning_lookahead.data.benchmarks import load_benchmark, load_eval_ids, load_train_set, split_train_val
+from lightning_lookahead.data.config import DataConfig, KFoldConfig
 from lightning_lookahead.data.families import FAMILY_BENCHMARKS, FAMILY_TRAIN_SETS
 from lightning_lookahead.data.schema import TRAIN_SETS, RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits, make_splits

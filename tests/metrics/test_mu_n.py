@@ -9,7 +9,7 @@ import pytest
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.evaluation import evaluate_router, markdown_table, runs_to_json
 from lightning_lookahead.metrics.mu_n import References, mu_n, normalized_score, references
-from lightning_lookahead.routers.baselines import FixedRouter, OracleRouter
+from lightning_lookahead.routers.base import FixedRouter, OracleRouter
 
 POOL = ("a", "b", "c")
 # accuracies: a 25, b 50, c 25 → random (mean of the single models) 33.33; oracle 75

@@ -55,7 +55,7 @@ def make_examples(n: int = 12) -> list[dict[str, Any]]:
 
 def make_module(model: Mapping[str, Any], loss: Mapping[str, Any] | None = None, **optim: Any):
     """The training module of a ``model:`` block over :data:`CANDIDATES` (BCE unless ``loss`` says otherwise)."""
-    from lightning_lookahead.routers.module import build_module
+    from lightning_lookahead.training.modules.registry import build_module
 
     return build_module(dict(model), loss or {"name": "bce"}, optim or None, CANDIDATES)
 

@@ -24,7 +24,7 @@ from tiny_models import save_tiny_llama
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.export import load_checkpoint_file
 from lightning_lookahead.models.scoring import batch_logits
-from lightning_lookahead.routers.module import PredictorModule
+from lightning_lookahead.training.modules.predictor import PredictorModule
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ import pytest
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.evaluation import evaluate_router
-from lightning_lookahead.routers.baselines import parse_router
 from lightning_lookahead.routers.domain import DomainRouter
 from lightning_lookahead.routers.fitted import fit_and_score
+from lightning_lookahead.routers.registry import parse_router
 
 POOL = ("a", "b", "c")
 

@@ -16,7 +16,6 @@ from lightning_lookahead.data.schema import PAPER_CANDIDATES, RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits, make_splits
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.embeddings import CachedEmbedder
-from lightning_lookahead.routers.baselines import parse_router
 from lightning_lookahead.routers.embedding_baselines import (
     HardClusterRouter,
     KNNRouter,
@@ -24,6 +23,7 @@ from lightning_lookahead.routers.embedding_baselines import (
     normalized_scores,
 )
 from lightning_lookahead.routers.fitted import fit_and_score, fit_data_config, fit_for_evaluation
+from lightning_lookahead.routers.registry import parse_router
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 CANDS = ["m0", "m1", "m2"]

@@ -18,7 +18,7 @@ from lightning_lookahead.models.gt_response.inputs import split_budget
 from lightning_lookahead.models.mlc.config import MLCConfig
 from lightning_lookahead.models.predictor import PredictorConfig
 from lightning_lookahead.models.registry import predictor_spec
-from lightning_lookahead.routers.module import PredictorModule
+from lightning_lookahead.training.modules.predictor import PredictorModule
 
 
 def _module(tiny_mlm_dir: Path, **model: Any) -> PredictorModule:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.losses import LOSS_NAMES, _normalize, bce_targets, routing_loss
+from lightning_lookahead.training.losses import LOSS_NAMES, _normalize, bce_targets, routing_loss
 
 
 def _bce(z: list[float], y: list[float]) -> float:
@@ -145,7 +145,7 @@ def test_bce_cut_keeps_a_score_that_normalises_to_exactly_the_threshold(dtype):
 
 
 def test_label_prior_is_the_per_candidate_positive_rate_for_bce():
-    from lightning_lookahead.routers.losses import label_prior_logits, routing_loss_vs_prior
+    from lightning_lookahead.training.losses import label_prior_logits, routing_loss_vs_prior
 
     loss = routing_loss("bce", threshold=0.8)
     # candidate 0 best in 3 of 4 prompts, candidate 1 in 1 of 4 → positive rates 0.75 and 0.25

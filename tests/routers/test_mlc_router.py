@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from routers_testkit import make_batch, make_loader, make_module, make_trainer, score
 
-from lightning_lookahead.routers.module import PredictorModule
+from lightning_lookahead.training.modules.predictor import PredictorModule
 
 #: First training-step routing loss of the tiny MLC under seed_everything(0); see the test.
 PINNED_MLC_FIRST_LOSS = 0.7338966

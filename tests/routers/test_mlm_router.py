@@ -16,7 +16,7 @@ from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.export import load_checkpoint_file
 from lightning_lookahead.models.mlm.layout import IGNORE_INDEX
 from lightning_lookahead.models.mlm.network import _check_head, find_mlm_head, subsample_labels
-from lightning_lookahead.routers.mlm import MLMModule
+from lightning_lookahead.training.modules.mlm import MLMModule
 
 #: First training-step loss (routing BCE + 0.2 · MLM) of the tiny model under seed_everything(0); see the test.
 PINNED_MLM_FIRST_LOSS = 1.5467153

@@ -15,7 +15,7 @@ from lightning_lookahead.cli import main
 from lightning_lookahead.costs.rules import choose
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.baselines import parse_router
+from lightning_lookahead.routers.registry import parse_router
 from lightning_lookahead.routers.rm_selection import RewardModelRouter
 
 WORDS = ["good", "bad", "fine", "answer", "question", "alpha", "beta", "gamma", "delta", "sort", "list"]

@@ -15,12 +15,12 @@ from routers_testkit import CANDIDATES, make_batch, make_loader, make_module, ma
 
 from lightning_lookahead.config.compose import compose
 from lightning_lookahead.config.schema import LossConfig
-from lightning_lookahead.config.typed import parse_dataclass
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference import TrainedRouter, export_router
 from lightning_lookahead.models.routerdc.network import sample_sample_loss
-from lightning_lookahead.routers.losses import routerdc_loss, routerdc_pairs, routing_loss
-from lightning_lookahead.routers.routerdc import RouterDCModule, fit_clusters
+from lightning_lookahead.training.losses import routerdc_loss, routerdc_pairs, routing_loss
+from lightning_lookahead.training.modules.routerdc import RouterDCModule, fit_clusters
+from lightning_lookahead.typed import parse_dataclass
 
 
 def _pairs(normalized: list[float], top_k: int, bottom_k: int) -> list[tuple[int, list[int]]]:
@@ -203,6 +203,6 @@ def test_loss_names_in_the_config_schema_match_the_losses() -> None:
     from typing import get_args
 
     from lightning_lookahead.config.schema import LossName
-    from lightning_lookahead.routers.losses import LOSS_NAMES
+    from lightning_lookahead.training.losses import LOSS_NAMES
 
     assert get_args(LossName) == LOSS_NAMES

@@ -16,8 +16,8 @@ from lightning_lookahead.data.benchmarks import load_benchmark
 from lightning_lookahead.data.schema import PAPER_CANDIDATES, RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.baselines import parse_router
 from lightning_lookahead.routers.fitted import fit_and_score, fit_for_evaluation, parse_fitted_router
+from lightning_lookahead.routers.registry import parse_router
 from lightning_lookahead.routers.smoothie import (
     DEFAULT_N0,
     SmoothieRouter,

@@ -18,12 +18,17 @@ import torch
 from routers_testkit import CANDIDATES, make_loader, make_module, make_trainer, score
 from torch import nn
 
-from lightning_lookahead.config.typed import at_least
 from lightning_lookahead.data.inputs import scores_tensor
+from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference import TrainedRouter, export_router
 from lightning_lookahead.models import registry
 from lightning_lookahead.models.predictor import NetworkOutput, Predictor, PredictorConfig
 from lightning_lookahead.models.routing_head import RoutingHead
+from lightning_lookahead.training.modules import registry as module_registry
+from lightning_lookahead.training.modules.mlm import MLMModule
+from lightning_lookahead.training.modules.predictor import PredictorModule
+from lightning_lookahead.training.modules.routerdc import RouterDCModule
+from lightning_lookahead.typed import at_least
 
 
 # ---- the whole predictor (what docs/adding-a-predictor.md shows) ----
@@ -105,3 +110,31 @@ def test_toy_predictor_trains_exports_and_serves(toy_kind: str, examples, tmp_pa
     np.testing.assert_allclose(router.score([ex["prompt"] for ex in examples]), score(module, examples), atol=1e-6)
     best = [int(np.argmax(ex["scores"])) for ex in examples]
     assert [d.index for d in router.route([ex["prompt"] for ex in examples])] == best
+
+
+# ---- a module of its own (the training side, what docs/adding-a-predictor.md shows after the predictor) ----
+class ToyModule(PredictorModule):
+    def prepare_batch(self, batch: dict[str, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
+        return batch
+
+
+def test_a_kind_trains_with_the_module_it_registers(toy_kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module_registry, "MODULES", dict(module_registry.MODULES))
+    assert type(make_module({"kind": toy_kind})) is PredictorModule  # the default
+    with pytest.raises(LookaheadError, match="must subclass PredictorModule"):
+        module_registry.register_module(toy_kind, nn.Module)  # type: ignore[arg-type]
+    with pytest.raises(LookaheadError, match="predictor kind"):
+        module_registry.register_module("tyo", ToyModule)  # register the predictor first
+    module_registry.register_module(toy_kind, ToyModule)
+    assert type(make_module({"kind": toy_kind})) is ToyModule
+
+
+def test_builtin_kinds_train_with_their_modules() -> None:
+    modules = {kind: module_registry.module_class(kind) for kind in ("mlm", "routerdc", "mlc", "clm", "gt_response")}
+    assert modules == {
+        "mlm": MLMModule,
+        "routerdc": RouterDCModule,
+        "mlc": PredictorModule,
+        "clm": PredictorModule,
+        "gt_response": PredictorModule,
+    }

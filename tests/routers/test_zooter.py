@@ -12,7 +12,7 @@ import torch
 from routers_testkit import make_loader, make_module, make_trainer, score
 
 from lightning_lookahead.config.compose import compose
-from lightning_lookahead.routers.losses import routing_loss
+from lightning_lookahead.training.losses import routing_loss
 
 ZOOTER_LOSS = {"name": "forward_kl", "temperature": 0.1, "score_norm": "min-max"}
 

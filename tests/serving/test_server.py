@@ -426,8 +426,8 @@ def test_load_backends_errors_name_the_file_and_the_problem(tmp_path: Path, text
 
 def test_cost_is_optional_per_backend(tmp_path: Path):
     """A candidate without a `cost` is priced from the price table, if that names it (no all-or-none rule)."""
+    from lightning_lookahead.backends import candidate_costs
     from lightning_lookahead.serving import load_backends
-    from lightning_lookahead.serving.backends import candidate_costs
 
     path = tmp_path / "backends.yaml"
     path.write_text("backends:\n  alpha: {base_url: 'http://h/v1', cost: 0.001}\n  b: {base_url: 'http://h/v1'}\n")
@@ -437,9 +437,9 @@ def test_cost_is_optional_per_backend(tmp_path: Path):
 
 
 def test_example_backends_file_covers_the_paper_pool():
+    from lightning_lookahead.backends import candidate_costs
     from lightning_lookahead.data.schema import PAPER_CANDIDATES
     from lightning_lookahead.serving import load_backends
-    from lightning_lookahead.serving.backends import candidate_costs
 
     example = Path(__file__).resolve().parents[2] / "examples" / "backends.yaml"
     # Loads with no environment variables set: the README's `lookahead serve` command must work as written.

@@ -47,9 +47,9 @@ def test_the_trained_router_routes_each_domain_to_its_best_candidate(trained: Pa
 def test_serve_forwards_to_the_users_candidates(trained: Path) -> None:
     import openai
 
+    from lightning_lookahead.backends import Backend
     from lightning_lookahead.inference import TrainedRouter
     from lightning_lookahead.serving import create_app
-    from lightning_lookahead.serving.backends import Backend
 
     router = TrainedRouter.from_checkpoint(trained)
     with running(create_stub_app()) as stub:

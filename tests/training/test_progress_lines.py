@@ -21,7 +21,7 @@ from lightning_lookahead.config.compose import compose
 from lightning_lookahead.data.fetch import MirrorSource, fetch
 from lightning_lookahead.data.manifest import ManifestEntry
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.training.progress import INTERVAL_ENV, progress_interval, training_progress
+from lightning_lookahead.progress import INTERVAL_ENV, progress_interval, training_progress
 
 ETA = re.compile(r"ETA \d+:\d\d:\d\d")
 

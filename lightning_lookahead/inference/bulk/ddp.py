@@ -30,8 +30,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.bulk.job import BulkJob, LoadRouting, local_rank, progress, rank_device, shard_text
 from lightning_lookahead.inference.bulk.parts import Parts, parts_dir, read_manifest
-from lightning_lookahead.inference.bulk.run import BulkJob, LoadRouting, local_rank, progress, rank_device, shard_text
 from lightning_lookahead.inference.bulk.shard import Routing
 
 #: Set by rank 0 for the ranks Lightning starts: the parts folder, the shards to route and the progress store.

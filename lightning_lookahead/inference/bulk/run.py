@@ -8,45 +8,17 @@ shard's bytes never depend on how the work was split. At the end rank 0 merges t
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.bulk.job import BulkJob, LoadRouting, progress, rank_device, shard_text
 from lightning_lookahead.inference.bulk.parts import Manifest, Parts, files_sha256
 from lightning_lookahead.inference.bulk.shard import Routing
 from lightning_lookahead.inference.bulk.source import PromptLog, read_shard, scan
-from lightning_lookahead.training.progress import counter
 
 if TYPE_CHECKING:
     from lightning_lookahead.inference.router import TrainedRouter
-
-#: Loads what a process routes with onto a torch device ("cpu", "cuda:1"); each process calls it exactly once.
-LoadRouting = Callable[[str], Routing]
-ACCELERATORS: tuple[str, ...] = ("cpu", "gpu", "auto")
-
-
-@dataclass(frozen=True)
-class BulkJob:
-    """One `route --file --out` run: what to route, where to, and on how many processes."""
-
-    file: Path
-    out: Path
-    shard_size: int = 4096
-    devices: int = 1
-    accelerator: str = "cpu"
-    #: The torch device of a one-process run (``--device``); several processes take theirs from ``accelerator``.
-    device: str = "cpu"
-    restart: bool = False
-
-    def __post_init__(self) -> None:
-        if self.devices < 1:
-            raise LookaheadError(f"--devices must be ≥ 1, got {self.devices}")
-        if self.accelerator not in ACCELERATORS:
-            raise LookaheadError(f"--accelerator must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}")
 
 
 def router_identity(router: TrainedRouter) -> dict[str, Any]:
@@ -54,11 +26,6 @@ def router_identity(router: TrainedRouter) -> dict[str, Any]:
     source = router.source
     digest = files_sha256(source) if source is not None and source.exists() else None
     return {"kind": router.kind, "candidates": list(router.candidates), "sha256": digest}
-
-
-def shard_text(routing: Routing, log: PromptLog, shard: int, on_batch: Callable[[int], None]) -> str:
-    """One shard's JSON lines: the unit every process reads, routes and writes."""
-    return routing.shard(read_shard(log, shard), log.shard_range(shard).start, on_batch)
 
 
 def _say(message: str) -> None:
@@ -113,33 +80,7 @@ def route_file(job: BulkJob, load: LoadRouting) -> int:
     return 0
 
 
-def progress(routing: Routing, remaining: int, shards: int) -> Any:
-    """A bar on a terminal, else a line every $LOOKAHEAD_PROGRESS_INTERVAL seconds (stderr); none for one batch."""
-    return counter(
-        remaining,
-        desc=f"routing ({routing.router.name})",
-        label="route",
-        unit="prompt",
-        line_unit="prompts",
-        note=f"{shards} shard{'s' * (shards > 1)}, router {routing.router.name}",
-        disable=remaining <= routing.settings.batch_size,
-    )
-
-
 def _route_here(routing: Routing, log: PromptLog, parts: Parts, todo: list[int], remaining: int) -> None:
     with progress(routing, remaining, len(todo)) as bar:
         for shard in todo:
             parts.write(shard, shard_text(routing, log, shard, bar.update))
-
-
-def rank_device(accelerator: str, local_rank: int) -> str:
-    """The torch device Lightning gives local rank ``local_rank`` (the CPU, or this node's GPU ``local_rank``)."""
-    if accelerator == "auto":
-        import torch
-
-        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
-    return f"cuda:{local_rank}" if accelerator == "gpu" else "cpu"
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from lightning_lookahead.config.typed import at_least, between
 from lightning_lookahead.models.predictor import BackboneConfig
+from lightning_lookahead.typed import at_least, between
 
 BatchLayout = Literal["separate", "shared_prefix"]
 

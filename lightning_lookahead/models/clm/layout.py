@@ -32,7 +32,7 @@ import torch
 
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.clm.config import BatchLayout
-from lightning_lookahead.models.mlm.layout import IGNORE_INDEX, EncodedExample
+from lightning_lookahead.models.layout import IGNORE_INDEX, EncodedExample
 
 BATCH_LAYOUTS: tuple[str, ...] = get_args(BatchLayout)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from lightning_lookahead.config.typed import at_least
 from lightning_lookahead.models.predictor import BackboneConfig, Pooling
+from lightning_lookahead.typed import at_least
 
 
 @dataclass

@@ -20,13 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from lightning_lookahead.errors import LookaheadError, unknown_name
+from lightning_lookahead.models.layout import IGNORE_INDEX, EncodedExample
 from lightning_lookahead.models.mlm.config import MaskType, PositionScheme
 
 POSITION_SCHEMES: tuple[str, ...] = get_args(PositionScheme)
 MASK_TYPES: tuple[str, ...] = get_args(MaskType)
-
-#: Label value ignored by the MLM loss (the PyTorch / Hugging Face convention).
-IGNORE_INDEX = -100
 
 # floor(L·r) of e.g. 100·0.29 is 28.999999999999996 in binary floating point; this nudge makes it 29.
 _FLOOR_EPS = 1e-9
@@ -61,14 +59,6 @@ def curriculum_rate(step: int, total_steps: int, start_rate: float = 0.3, warmup
     if warmup <= 0:
         return 1.0
     return min(start_rate + (1.0 - start_rate) * max(step, 0) / warmup, 1.0)
-
-
-@dataclass(frozen=True)
-class EncodedExample:
-    """A prompt's ids (already cut from the left) and each candidate's response ids (already cut from the right)."""
-
-    prompt_ids: tuple[int, ...]
-    response_ids: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ Defaults and where they come from:
   ``train_scripts/router_train.sh``) runs ``tempreture=1`` with cosine similarity; checked there.
 - ``sample_weight`` λ = 1: weight of the sample–sample loss; the same script's ``cluster_loss_weight=1``; checked.
 - K+ = K− = 3 (positives / negatives of the sample–LLM loss) are ``loss.top_k`` / ``loss.bottom_k``, because that
-  loss is the routing loss ``loss.name: routerdc`` (``routers/losses.py``); the script's ``top_k=3 last_k=3``.
-  Their pool has 7 LLMs, ours 5, so the sets overlap; :func:`~lightning_lookahead.routers.losses.routerdc_pairs`
+  loss is the routing loss ``loss.name: routerdc`` (``training/losses.py``); the script's ``top_k=3 last_k=3``.
+  Their pool has 7 LLMs, ours 5, so the sets overlap; :func:`~lightning_lookahead.training.losses.routerdc_pairs`
   handles it.
 - ``clusters`` = 5: k-means groups of the training prompts for the sample–sample loss. From memory of the paper
   (N = 5); **not verified** — the authors' clusters come from a notebook whose k we did not check.
@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from lightning_lookahead.config.typed import at_least, positive
 from lightning_lookahead.models.predictor import BackboneConfig, Pooling
+from lightning_lookahead.typed import at_least, positive
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 The cluster ids are not features: ``featurize`` sees one example at a time and the clusters depend on the whole
 training split. They are a prompt-id → cluster map set once before training
-(:meth:`~lightning_lookahead.routers.routerdc.RouterDCModule.on_fit_start`), read by ``collate(train=True)``. So the
-feature cache does not depend on them, and routing (``train=False``) never needs them: exports carry no clusters.
+(:meth:`~lightning_lookahead.training.modules.routerdc.RouterDCModule.on_fit_start`), read by
+``collate(train=True)``. So the feature cache does not depend on them, and routing (``train=False``) never needs
+them: exports carry no clusters.
 """
 
 from __future__ import annotations

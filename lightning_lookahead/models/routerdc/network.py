@@ -2,7 +2,7 @@
 
 When a training batch carries ``cluster`` ids it also returns the sample–sample contrastive loss over the batch's
 query embeddings as ``aux_loss`` (weight λ = ``sample_weight``). The sample–LLM loss is the routing loss
-``loss.name: routerdc`` (``routers/losses.py``), so the shared training module adds the two.
+``loss.name: routerdc`` (``training/losses.py``), so the shared training module adds the two.
 """
 
 from __future__ import annotations

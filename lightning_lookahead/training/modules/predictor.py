@@ -19,11 +19,11 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from lightning_lookahead.config.schema import LossConfig, OptimConfig
-from lightning_lookahead.config.typed import config_to_dict, parse_dataclass
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.metrics.routing import NormalizedRoutingReward, PickShares, RoutingAccuracy, RoutingReward
 from lightning_lookahead.models.predictor import NetworkOutput, Predictor
-from lightning_lookahead.routers.losses import routing_loss
+from lightning_lookahead.training.losses import routing_loss
+from lightning_lookahead.typed import config_to_dict, parse_dataclass
 
 Stage = Literal["train", "val"]
 
@@ -217,17 +217,3 @@ class PredictorModule(L.LightningModule):
         name = "constant_with_warmup" if cfg.scheduler == "constant" and warmup > 0 else cfg.scheduler
         scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
-
-
-def build_module(
-    model: Mapping[str, Any],
-    loss: Mapping[str, Any] | LossConfig | None,
-    optim: Mapping[str, Any] | OptimConfig | None,
-    candidates: list[str],
-) -> PredictorModule:
-    """Build the predictor a ``model:`` block names and wrap it in the training module its kind registered."""
-    from lightning_lookahead.models.registry import build_predictor, parse_model_config, predictor_spec
-
-    config = parse_model_config(model)
-    predictor = build_predictor(config, candidates)
-    return predictor_spec(config.kind).module_class()(predictor, loss, optim)

@@ -12,7 +12,7 @@ import torch
 
 from lightning_lookahead.models.mlm.config import MLMConfig
 from lightning_lookahead.models.mlm.layout import curriculum_rate
-from lightning_lookahead.routers.module import PredictorModule, Stage
+from lightning_lookahead.training.modules.predictor import PredictorModule, Stage
 
 
 class MLMModule(PredictorModule):

@@ -20,7 +20,7 @@ from lightning_lookahead.config.schema import LossConfig, OptimConfig
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.models.embeddings import Embedder
 from lightning_lookahead.models.predictor import Predictor
-from lightning_lookahead.routers.module import PredictorModule
+from lightning_lookahead.training.modules.predictor import PredictorModule
 
 
 def fit_clusters(

@@ -71,7 +71,7 @@ def overrides(family: str, seed: int, fold: int, out: Path, data_dir: str) -> li
 def fit_baseline(family: str, router: str, seed: int, fold: int, out: Path, data_dir: str) -> None:
     """Fit a kNN / cluster baseline on the family's training prompts; save its scores like a training run does."""
     from lightning_lookahead.routers.fitted import fit_and_score
-    from lightning_lookahead.training.recipe import save_scores
+    from lightning_lookahead.training.report import save_scores
 
     target = run_dir(out, family, router, seed, fold)
     if (target / "results.json").exists():

@@ -25,7 +25,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         runs_to_json,
     )
     from lightning_lookahead.routers.base import FittedRouter
-    from lightning_lookahead.routers.fitted import fit_for_evaluation
+    from lightning_lookahead.routers.fitted import fit_data_config, fit_for_evaluation
     from lightning_lookahead.routers.registry import parse_router
 
     learned = _checkpoint_routers(args.checkpoint or [], device=args.device, batch_size=args.batch_size)
@@ -60,17 +60,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
     if fitted and not own:
-        benchmarks = fit_for_evaluation(
-            fitted,
-            benchmarks,
-            data_dir=data_dir,
-            candidates=candidates,
+        fit_data = fit_data_config(
+            data_dir,
+            candidates,
             family=args.fit_family,
             protocol=args.fit_protocol,
             fold=args.fold,
             overrides=args.fit_set or (),
-            embedder=args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER"),
         )
+        embedder = args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER")
+        benchmarks = fit_for_evaluation(fitted, benchmarks, fit_data, embedder=embedder)
         for r in fitted:
             print(r.fit_summary(), file=sys.stderr)
     options = {
@@ -108,23 +107,15 @@ def _own_dataset(args: argparse.Namespace, learned: list) -> Any:
     """`evaluate --dataset FILE`: the file's test rows by domain (the split training uses) and its pool."""
     from types import SimpleNamespace
 
-    from omegaconf import OmegaConf
-
     from lightning_lookahead.commands.data import dataset_argument
-    from lightning_lookahead.config.layers import parse_layer
-    from lightning_lookahead.config.schema import DataConfig
+    from lightning_lookahead.config.compose import compose_data
     from lightning_lookahead.data.dataset_file import read_dataset
     from lightning_lookahead.data.dataset_splits import dataset_splits
-    from lightning_lookahead.typed import config_to_dict
 
     if args.benchmarks != "all":
         raise LookaheadError("--benchmarks selects paper benchmarks; with --dataset every domain of the file is scored")
     settings = {"dataset": str(args.dataset)}
-    for item in args.fit_set or ():
-        key, _, value = item.partition("=")
-        settings[key.strip().removeprefix("data.")] = OmegaConf.from_dotlist([f"v={value}"]).v
-    merged = OmegaConf.merge(OmegaConf.create(config_to_dict(DataConfig())), settings)  # defaults, resolved below
-    cfg = parse_layer(DataConfig, merged, "data", "--dataset / --fit-set")
+    cfg = compose_data(settings, args.fit_set or (), source="--dataset", overrides_source="--fit-set")
     pool = None
     if args.candidates:
         pool = [c.strip() for c in args.candidates.split(",") if c.strip()]

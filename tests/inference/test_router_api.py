@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from omegaconf import OmegaConf
 from tiny_models import save_tiny_bert
 
-from lightning_lookahead.config.compose import compose
+from lightning_lookahead.config.compose import compose, compose_data
 from lightning_lookahead.data.splits import make_splits
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference import TrainedRouter, export_router
@@ -55,8 +54,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _test_examples(run_dir: Path) -> dict:
     """The run's test items, rebuilt from its config.yaml exactly as the recipe split them."""
-    cfg = OmegaConf.create(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    return make_splits(cfg.data, Path(cfg.data.data_dir)).test
+    data = compose_data(yaml.safe_load((run_dir / "config.yaml").read_text())["data"])
+    return make_splits(data, Path(data.data_dir)).test
 
 
 @pytest.mark.parametrize("kind", ["mlm", "mlc"])

@@ -47,6 +47,5 @@ def require_extra(extra: str, what: str, modules: Sequence[str] | None = None) -
     missing = missing_module(EXTRAS[extra] if modules is None else modules)
     if missing is not None:
         raise MissingExtra(
-            f"{what} needs the {extra} extra ({missing} is not installed): "
-            f'pip install "{DISTRIBUTION}[{extra}]"'
+            f'{what} needs the {extra} extra ({missing} is not installed): pip install "{DISTRIBUTION}[{extra}]"'
         )

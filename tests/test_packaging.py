@@ -167,5 +167,5 @@ def test_onnx_engine_says_which_extra_is_missing(monkeypatch):
         network = torch.nn.Linear(2, 2)
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(MissingExtra, match=r'engine \'onnx\' needs the onnx extra \(onnxruntime is not installed\)'):
+    with pytest.raises(MissingExtra, match=r"engine \'onnx\' needs the onnx extra \(onnxruntime is not installed\)"):
         apply_engine(Stub(), "onnx")  # type: ignore[arg-type]

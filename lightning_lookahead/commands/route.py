@@ -216,7 +216,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"routing forward path (default {DEFAULT_ENGINE})"
     )
     bulk = route.add_argument_group("bulk routing (--file LOG --out OUT: sharded, resumable; docs/inference.md)")
-    bulk.add_argument("--devices", type=int, default=1, help="processes (CPU) or GPUs to route on (default 1)")
+    bulk.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="processes (CPU) or GPUs on this machine to route on (default 1); bulk routing does not span machines "
+        "(unlike training's trainer.num_nodes): split the log and route each part on its own machine",
+    )
     bulk.add_argument(
         "--accelerator", choices=["cpu", "gpu", "auto"], default="cpu", help="what --devices counts (default cpu)"
     )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.extras import require_extra
 
 DEFAULT_PORT = 8000
 
@@ -29,6 +30,9 @@ def resolve_port(port: int | None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    require_extra("serve", "lookahead serve")
+    if args.engine.startswith("onnx"):  # checked here: the workers load the router after the server has started
+        require_extra("onnx", f"lookahead serve --engine {args.engine}")
     from lightning_lookahead import serving
 
     port = resolve_port(args.port)

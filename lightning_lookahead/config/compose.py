@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_lookahead.config.cross_field import validate_data, validate_optim
+from lightning_lookahead.config.cross_field import validate_data, validate_optim, validate_trainer
 from lightning_lookahead.config.experiments import (
     EXPERIMENTS_DIR,
     FILE_ONLY_KEYS,
@@ -134,6 +134,7 @@ def compose(experiment: str | Path, overrides: Sequence[str] = ()) -> Experiment
         name = dataset_run_name(_raw(cfg, NAME_KEY), default_name, named_by_file, parsed.data.dataset)
         cfg, parsed = _apply(cfg, {NAME_KEY: name}, f"data.dataset {parsed.data.dataset}")
     validate_optim(parsed.optim)
+    validate_trainer(parsed.trainer)
     backbone = getattr(parsed.model, "backbone", None)
     if isinstance(backbone, str):
         check_backbone(backbone)

@@ -26,6 +26,7 @@ __all__ = [
     "EarlyStoppingConfig",
     "ExperimentConfig",
     "Family",
+    "FsdpConfig",
     "KFoldConfig",
     "LearningRateMonitorConfig",
     "LoggerConfig",
@@ -39,6 +40,8 @@ __all__ = [
     "Protocol",
     "Scheduler",
     "ScoreNorm",
+    "ShardingStrategy",
+    "Strategy",
     "TrainerConfig",
     "WandbConfig",
     "WandbMode",
@@ -53,6 +56,13 @@ Scheduler = Literal["cosine", "linear", "constant"]
 WandbMode = Literal["online", "offline", "disabled"]
 #: ``auto``: plain lines when stdout is not a terminal (a log file, CI), else Lightning's bar.
 ProgressMode = Literal["auto", "bar", "lines"]
+#: ``lightning.Trainer(strategy=...)`` choices: ``auto`` (one device, or DDP over several), the DDP variants, and
+#: ``fsdp`` (sharded parameters, gradients and optimiser state for models too large to replicate; GPUs only), which
+#: the recipe builds as Lightning's ``FSDPStrategy`` from ``trainer.fsdp`` (lightning_lookahead.training.strategy).
+Strategy = Literal["auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_find_unused_parameters_true", "fsdp"]
+#: torch FSDP's sharding: everything (``FULL_SHARD``), gradients and optimiser state only (``SHARD_GRAD_OP``),
+#: nothing (``NO_SHARD``: DDP-like), or full sharding inside a node and replication across nodes (``HYBRID_SHARD``).
+ShardingStrategy = Literal["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "HYBRID_SHARD"]
 #: Validation metrics that may choose the checkpoint (all higher-is-better); ``auto``: ``val/avg_mu_n`` where the
 #: validation split mixes benchmarks or domains, else ``val/reward`` (lightning_lookahead.training.validation_mu_n).
 Monitor = Literal["auto", "val/avg_mu_n", "val/reward", "val/normalized_reward", "val/routing_accuracy"]
@@ -103,14 +113,31 @@ class OptimConfig:
 
 
 @dataclass
+class FsdpConfig:
+    """``trainer.strategy=fsdp``: each transformer block of the backbone (its ``_no_split_modules``) is one FSDP unit;
+    checkpoints hold the full state dict, so they load like any other run's."""
+
+    sharding_strategy: ShardingStrategy = "FULL_SHARD"
+    #: Recompute each block's activations in the backward pass: less memory for about a third more compute.
+    activation_checkpointing: bool = False
+    #: Keep the sharded parameters (and their gradients) in CPU memory between uses.
+    cpu_offload: bool = False
+
+
+@dataclass
 class TrainerConfig:
     """Passed to ``lightning.Trainer`` (only the knobs experiments use)."""
 
     max_epochs: int | None = field(default=4, metadata=at_least(-1))  # -1: no limit
     max_steps: int = field(default=-1, metadata=at_least(-1))
     accelerator: str = "auto"
+    #: Processes per machine (each machine's devices); the run spans ``devices × num_nodes`` processes.
     devices: int | str | list[int] = 1
-    strategy: str = "auto"
+    #: Machines the run spans; launch one copy of the command per machine with torchrun or under SLURM
+    #: (docs/training.md, "More than one machine").
+    num_nodes: int = field(default=1, metadata=at_least(1))
+    strategy: Strategy = "auto"
+    fsdp: FsdpConfig = field(default_factory=FsdpConfig)
     precision: Precision = "32-true"
     gradient_clip_val: float | None = field(default=1.0, metadata=at_least(0))
     #: A fraction of an epoch (float) or a number of training batches (int).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,8 @@ def accumulation(global_batch: int, per_device: int, world: int) -> int:
     per_step = per_device * world
     if global_batch % per_step:
         raise LookaheadError(
-            f"data.global_batch_size={global_batch} is not a multiple of data.batch_size × devices "
-            f"= {per_device} × {world}"
+            f"data.global_batch_size={global_batch} is not a multiple of data.batch_size × processes "
+            f"(trainer.devices × trainer.num_nodes) = {per_device} × {world}"
         )
     return global_batch // per_step
 
@@ -121,7 +121,7 @@ def run_experiment(
     datamodule = RoutingDataModule(cfg.data, module.inputs, featurize_test=test)
     monitor = resolve_monitor(cfg.monitor, datamodule.splits.val)
     trainer, loggers, built = build_trainer(
-        cfg, run_dir, monitor, [_validation_mu_n_callback(datamodule, candidates), *extra_callbacks]
+        cfg, run_dir, monitor, module, [_validation_mu_n_callback(datamodule, candidates), *extra_callbacks]
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -166,14 +166,20 @@ def _validation_mu_n_callback(datamodule: Any, candidates: list[str]) -> Callbac
 
 
 def build_trainer(
-    cfg: ExperimentConfig, run_dir: Path, monitor: str, own_callbacks: Sequence[Callback] = ()
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    monitor: str,
+    module: torch.nn.Module,
+    own_callbacks: Sequence[Callback] = (),
 ) -> tuple[L.Trainer, list[Logger], RunCallbacks]:
-    """The Trainer the experiment describes: ``trainer:`` settings, the ``logger:`` and ``callbacks:`` entries
-    (after ``own_callbacks``, the recipe's and a caller's) and the gradient accumulation the batch sizes imply."""
+    """The Trainer the experiment describes: ``trainer:`` settings (the strategy built for ``module``), the
+    ``logger:`` and ``callbacks:`` entries (after ``own_callbacks``, the recipe's and a caller's) and the gradient
+    accumulation the batch sizes imply."""
     from lightning_lookahead.training.loggers import build_loggers
+    from lightning_lookahead.training.strategy import trainer_arguments
 
     loggers = build_loggers(cfg, run_dir)
-    settings = asdict(cfg.trainer)
+    settings = trainer_arguments(cfg.trainer, module)
     built = build_callbacks(
         cfg.callbacks,
         run_dir,
@@ -187,7 +193,7 @@ def build_trainer(
         enable_progress_bar=built.progress_bar,
         enable_checkpointing=bool(built.checkpoints),  # else Lightning adds a checkpoint callback of its own
         accumulate_grad_batches=accumulation(
-            cfg.data.global_batch_size, cfg.data.batch_size, world_size(cfg.trainer.devices)
+            cfg.data.global_batch_size, cfg.data.batch_size, world_size(cfg.trainer.devices, cfg.trainer.num_nodes)
         ),
         logger=loggers or False,
         callbacks=[*own_callbacks, *built.checkpoints, *built.others],  # Lightning runs checkpointing last anyway

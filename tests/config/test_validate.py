@@ -18,6 +18,10 @@ BAD_OVERRIDES = [
     ("trainer.precision=17", "trainer.precision", "17 is not one of transformer-engine"),
     ("data.batch_size=0", "data.batch_size", "must be ≥ 1, got 0"),
     ("model.backbone=nonexistent/model", "model.backbone", "is not a backbone alias (minilm, smollm2)"),
+    ("trainer.num_nodes=0", "trainer.num_nodes", "must be ≥ 1, got 0"),
+    ("trainer.strategy=fsdpp", "trainer.strategy", "did you mean 'fsdp'?"),
+    ("trainer.fsdp.sharding_strategy=FULL", "trainer.fsdp.sharding_strategy", "not one of FULL_SHARD"),
+    ("trainer.fsdp.cpu_offloads=true", "trainer.fsdp.cpu_offloads", "did you mean 'cpu_offload'?"),
 ]
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -31,7 +32,7 @@ def _experiment(tmp_path: Path, body: str) -> Path:
 
 
 def _built(cfg: ExperimentConfig, tmp_path: Path):
-    return build_trainer(cfg, tmp_path / "run", MONITOR)
+    return build_trainer(cfg, tmp_path / "run", MONITOR, torch.nn.Linear(1, 1))
 
 
 def _of(trainer, kind: type) -> list:

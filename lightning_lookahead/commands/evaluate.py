@@ -18,7 +18,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lightning_lookahead.data.benchmarks import load_benchmark
     from lightning_lookahead.data.io import write_atomic
     from lightning_lookahead.evaluation import (
-        evaluate_router,
+        evaluate_routers,
+        fit_on_rows,
         markdown_table,
         parse_benchmarks,
         picks_table,
@@ -46,17 +47,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         routers = remember_scores(routers)
     elif args.prices:
         raise LookaheadError("--prices only applies with --cost-sweep OUT_DIR")
+    embedder = args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER")
     if own:
         benchmarks = own.test
-        from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, default_embedder
-
-        shared = default_embedder(args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER"), own.cache / "embeddings")
-        for r in fitted:  # the references fit on the dataset's own training rows
-            if isinstance(r, EmbeddingRouter):
-                r.embedder = r.embedder or shared
-            r.fit_source = {"dataset": args.dataset}
-            r.fit(own.train)
-            print(r.fit_summary(), file=sys.stderr)
+        fit_on_rows(fitted, own.train, {"dataset": args.dataset}, embedder, own.cache)
     else:
         benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
     if fitted and not own:
@@ -68,7 +62,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             fold=args.fold,
             overrides=args.fit_set or (),
         )
-        embedder = args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER")
         benchmarks = fit_for_evaluation(fitted, benchmarks, fit_data, embedder=embedder)
         for r in fitted:
             print(r.fit_summary(), file=sys.stderr)
@@ -77,12 +70,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "drop_null_verdicts": args.arena_hard_drop_null,
         "compute_lc": not args.no_lc,
     }
-    cache: dict = {}
-    runs = [evaluate_router(router, benchmarks, candidates, reference_cache=cache, **options) for router in routers]
-    fit_info = {r.name: r.fit_info() for r in fitted}
-    for run in runs:
-        if run["router"] in fit_info:
-            run["fit"] = fit_info[run["router"]]
+    runs = evaluate_routers(routers, benchmarks, candidates, **options)
     table = markdown_table(runs)
     print(table)
     if args.picks:

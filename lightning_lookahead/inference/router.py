@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lightning_lookahead.costs.rules import choose, top_choice_probabilities
+from lightning_lookahead.costs.rules import ARGMAX, DecisionRule, top_choice_probabilities
 from lightning_lookahead.data.inputs import example_row, prompt_row
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.engine_names import EXACT_ENGINE
@@ -286,31 +286,24 @@ class TrainedRouter(Router):
         prompts: Sequence[str],
         *,
         batch_size: int = 32,
-        rule: str = "argmax",
-        lam: float = 0.0,
-        tau: float = 0.5,
+        rule: DecisionRule = ARGMAX,
         costs: np.ndarray | None = None,
         progress: bool = False,
     ) -> list[RouteDecision]:
-        """One decision per prompt: ``costs.rules.choose`` on the scores (``costs``: (C,) or (n, C) expected cost)."""
+        """One decision per prompt by ``rule`` (``costs``: (C,) or (n, C) expected cost, replacing the rule's own)."""
         scores = self.score(prompts, batch_size=batch_size, progress=progress)
-        return self.decide(scores, rule=rule, lam=lam, tau=tau, costs=costs)
+        return self.decide(scores, rule=rule, costs=costs)
 
     def decide(
-        self,
-        scores: np.ndarray,
-        *,
-        rule: str = "argmax",
-        lam: float = 0.0,
-        tau: float = 0.5,
-        costs: np.ndarray | None = None,
+        self, scores: np.ndarray, *, rule: DecisionRule = ARGMAX, costs: np.ndarray | None = None
     ) -> list[RouteDecision]:
         """Scores (n, C) of this router → one :class:`RouteDecision` per row (the rule as in :meth:`route`)."""
-        if costs is not None and np.asarray(costs).shape[-1:] != (len(self.candidates),):
+        given = rule.costs if costs is None else costs
+        if given is not None and np.asarray(given).shape[-1:] != (len(self.candidates),):
             raise LookaheadError(
-                f"costs must have one entry per candidate ({len(self.candidates)}), got shape {np.asarray(costs).shape}"
+                f"costs must have one entry per candidate ({len(self.candidates)}), got shape {np.asarray(given).shape}"
             )
-        chosen = choose(scores, costs, rule=rule, lam=lam, tau=tau)  # type: ignore[arg-type]
+        chosen = rule.choose(scores, costs)
         probs = top_choice_probabilities(scores)
         return [
             RouteDecision(

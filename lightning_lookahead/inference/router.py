@@ -16,11 +16,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from lightning_lookahead.bundle.decisions import RouteDecision
 from lightning_lookahead.costs.rules import choose, top_choice_probabilities
 from lightning_lookahead.data.inputs import example_row, prompt_row
 from lightning_lookahead.errors import LookaheadError
@@ -30,27 +31,12 @@ from lightning_lookahead.models.predictor import Predictor
 from lightning_lookahead.models.scoring import network_device, score_features
 from lightning_lookahead.routers.base import Router
 
+if TYPE_CHECKING:
+    from lightning_lookahead.bundle.router import BundleRouter
+
 log = logging.getLogger(__name__)
 
 CHECKPOINTS: tuple[str, ...] = ("best", "last")
-
-
-@dataclass(frozen=True)
-class RouteDecision:
-    """One prompt's routing decision with every candidate's raw score and top-choice probability."""
-
-    model: str
-    index: int
-    scores: dict[str, float]
-    probabilities: dict[str, float]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "index": self.index,
-            "scores": dict(self.scores),
-            "probabilities": dict(self.probabilities),
-        }
 
 
 @dataclass(frozen=True)
@@ -204,6 +190,21 @@ class TrainedRouter(Router):
         )
         router.use_engine(engine)
         return router
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, **kwargs: Any) -> TrainedRouter | BundleRouter:
+        """A router folder or a Hugging Face Hub id of one (``huggingface_hub.snapshot_download``, which honours
+        ``HF_HUB_OFFLINE`` and the cache). An ONNX bundle loads as the light
+        :class:`~lightning_lookahead.bundle.router.BundleRouter` (same ``score`` / ``route`` / ``decide``); anything
+        else as :meth:`from_checkpoint` with ``kwargs``."""
+        from lightning_lookahead.bundle.hub import resolve_router_path
+        from lightning_lookahead.bundle.layout import is_bundle
+        from lightning_lookahead.bundle.router import BundleRouter
+
+        path = resolve_router_path(name_or_path)
+        if is_bundle(path):
+            return BundleRouter(path)
+        return cls.from_checkpoint(path, **kwargs)
 
     def use_engine(self, engine: str) -> None:
         """Score through ``engine`` from now on (the predictor's own network is kept, untouched); ``self.engine``

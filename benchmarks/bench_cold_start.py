@@ -110,7 +110,7 @@ def main() -> None:
             'python -c "import torch"': [sys.executable, "-c", "import torch"],
             'python -c "import lightning"': [sys.executable, "-c", "import lightning"],
             "lookahead validate cpu/mlm_code": [*LOOKAHEAD, "validate", "cpu/mlm_code"],
-            f"lookahead route ({args.kind}, one prompt)": [
+            "lookahead route (torch path, one prompt)": [
                 *LOOKAHEAD,
                 "route",
                 "--checkpoint",

@@ -136,11 +136,27 @@ def _price_source(args: argparse.Namespace) -> dict[str, Any]:
     return {"prices": prices, "output_tokens": args.output_tokens}
 
 
+def _load_router(args: argparse.Namespace) -> Any:
+    """A bundle folder (or a Hub id of one) loads the light router, without torch; anything else the torch one."""
+    from lightning_lookahead.bundle.hub import resolve_router_path
+    from lightning_lookahead.bundle.layout import is_bundle
+
+    path = resolve_router_path(args.checkpoint)
+    if is_bundle(path):
+        if args.engine != DEFAULT_ENGINE or args.device != "cpu":
+            raise LookaheadError(f"{path} is an ONNX bundle: it runs its model.onnx on the CPU; drop --engine/--device")
+        from lightning_lookahead.bundle.router import BundleRouter
+
+        return BundleRouter(path)
+    from lightning_lookahead.inference import TrainedRouter
+
+    return TrainedRouter.from_checkpoint(path, device=args.device, engine=args.engine)
+
+
 def cmd_route(args: argparse.Namespace) -> int:
     import json
 
     from lightning_lookahead.data.io import write_atomic
-    from lightning_lookahead.inference import TrainedRouter
 
     given = _given_rule(args)
     if args.devices > 1 or (args.file is not None and str(args.file) != "-" and args.out is not None):
@@ -148,7 +164,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     prompts = _route_prompts(args)
     if not prompts:
         raise LookaheadError("no prompts to route (the input is empty)")
-    router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device, engine=args.engine)
+    router = _load_router(args)
     rule = _decision_rule(args, given, router)
     costs = _route_costs(args, rule, router, prompts)
     decisions = router.route(
@@ -165,6 +181,13 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "onnx":
+        from lightning_lookahead.commands.bundle import export_bundle
+
+        return export_bundle(args)
+    if args.quantize is not None:
+        raise LookaheadError("--quantize applies to --format onnx only")
+    from lightning_lookahead.commands.bundle import write_export_card
     from lightning_lookahead.inference import TrainedRouter, export_router
     from lightning_lookahead.inference.export import EXPORT_DIR
 
@@ -176,6 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     router = TrainedRouter.from_checkpoint(ckpt)
     out = args.out or run_dir / EXPORT_DIR
     export_router(router.predictor, out, name=router.name, source=ckpt)
+    write_export_card(router, Path(out))
     print(f"exported the {router.kind} router {router.name!r} from {ckpt} to {out}")
     return 0
 
@@ -233,9 +257,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     route.set_defaults(func=cmd_route)
 
     export = subparsers.add_parser(
-        "export", help="write a servable export (safetensors + router.json) from a checkpoint"
+        "export", help="write a servable export (safetensors + router.json) or an ONNX inference bundle"
     )
     export.add_argument("path", help="run directory or .ckpt file")
     export.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run dir")
-    export.add_argument("--out", type=Path, default=None, help="export directory (default: <run_dir>/export)")
+    export.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: <run_dir>/export, or <run_dir>/bundle for onnx)"
+    )
+    export.add_argument(
+        "--format",
+        choices=["safetensors", "onnx"],
+        default="safetensors",
+        help="safetensors: the torch export; onnx: a torch-free inference bundle (docs/inference.md)",
+    )
+    export.add_argument("--quantize", choices=["int8"], default=None, help="onnx only: dynamic int8 quantisation")
+    export.add_argument("--check-prompts", type=Path, default=None, help="onnx only: prompts to check the bundle on")
     export.set_defaults(func=cmd_export)

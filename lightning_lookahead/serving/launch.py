@@ -28,6 +28,7 @@ from typing import Any
 
 from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE
 from lightning_lookahead.serving.app import LoadedRouter, create_app
 from lightning_lookahead.serving.metrics import MULTIPROC_ENV
 from lightning_lookahead.serving.settings import ServeSpec, peek_candidates
@@ -53,11 +54,9 @@ def load_router(spec: ServeSpec) -> LoadedRouter:
     candidates = peek_candidates(spec.checkpoint)
     if candidates is not None:  # a wrong backends file fails before the slow model load
         spec.load_backends(candidates)
-    _share_cores(spec.workers)
     from lightning_lookahead.costs.request_costs import resolve_costs
-    from lightning_lookahead.inference.router import TrainedRouter
 
-    router = TrainedRouter.from_checkpoint(spec.checkpoint, device=spec.device, engine=spec.engine)
+    router = _load_model(spec)
     backends = spec.load_backends(router.candidates)
     backend_costs = {name: backend.cost for name, backend in backends.items()}
     # backend `cost`, else the price table where it names the candidate, else none: as `lookahead calibrate`
@@ -65,6 +64,26 @@ def load_router(spec: ServeSpec) -> LoadedRouter:
         router.candidates, backend_costs, router.response_tokens, spec.prices, backends_label=spec.backends
     )
     return LoadedRouter(router, backends, costs=costs)
+
+
+def _load_model(spec: ServeSpec) -> Any:
+    """An ONNX bundle loads the light router (no torch in the worker); anything else the torch one."""
+    from lightning_lookahead.bundle.layout import is_bundle
+
+    if is_bundle(spec.checkpoint):
+        from lightning_lookahead.bundle.router import THREADS_ENV, BundleRouter
+
+        if spec.engine != DEFAULT_ENGINE or spec.device != "cpu":
+            raise LookaheadError(
+                f"{spec.checkpoint} is an ONNX bundle: it runs its model.onnx on the CPU; drop --engine/--device"
+            )
+        if spec.workers > 1 and not os.environ.get(THREADS_ENV):
+            os.environ[THREADS_ENV] = str(max(1, (os.cpu_count() or 1) // spec.workers))
+        return BundleRouter(spec.checkpoint)
+    _share_cores(spec.workers)
+    from lightning_lookahead.inference.router import TrainedRouter
+
+    return TrainedRouter.from_checkpoint(spec.checkpoint, device=spec.device, engine=spec.engine)
 
 
 def _share_cores(workers: int) -> None:

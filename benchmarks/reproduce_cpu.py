@@ -35,8 +35,7 @@ from lightning_lookahead.metrics.bootstrap import (
     paired_bootstrap,
     validation_terms,
 )
-from lightning_lookahead.routers.base import RandomRouter
-from lightning_lookahead.training.recipe import PrecomputedRouter
+from lightning_lookahead.routers.base import RandomRouter, StoredScoresRouter
 
 #: Trained routers: key → (experiment cpu/<key>_code, table label).
 TRAINED = {
@@ -151,7 +150,7 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str, 
 
     def avg_mu_n(name: str, matrices: dict[str, np.ndarray]) -> float:
         """The paper's Avg µn through the one evaluation path (references on the same items)."""
-        run = evaluate_router(PrecomputedRouter(name, matrices), splits.test, candidates, reference_cache=cache)
+        run = evaluate_router(StoredScoresRouter(name, matrices), splits.test, candidates, reference_cache=cache)
         return run["avg_mu_n"]
 
     def terms(bench: str | None, choices: np.ndarray):

@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
 .DEFAULT_GOAL := help
-EXP ?= cpu/mlm_all
+EXP ?= cpu/tuned/mlm_quick
 ARGS ?=
 SEEDS ?= 42
 FAMILIES ?= code,math
@@ -42,7 +42,7 @@ evaluate: data ## baseline routers (oracle, random, each fixed model) on all 7 b
 	$(BIN)/lookahead evaluate --data-dir $(DATA_DIR) --router oracle --router random:0 --router fixed:all \
 		--benchmarks all --json runs/baselines.json --markdown runs/baselines.md
 
-train: data ## train EXP (default cpu/mlm_all, the joint setting) with ARGS overrides; results in runs/<name>/results.md
+train: data ## train EXP (default cpu/tuned/mlm_quick: tuned Lookahead-MLM, joint setting) with ARGS overrides; results in runs/<name>/results.md
 	$(BIN)/lookahead train $(EXP) data.data_dir=$(DATA_DIR) $(ARGS)
 
 tune-cpu: data ## the recipe search of docs/results.md: lookahead tune per arm, equal trials (resumable) -> docs/results/tune/

@@ -15,31 +15,19 @@ from lightning_lookahead.errors import LookaheadError
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from lightning_lookahead.data.benchmarks import load_benchmark
-    from lightning_lookahead.data.io import write_atomic
-    from lightning_lookahead.evaluation import (
-        evaluate_routers,
-        fit_on_rows,
-        markdown_table,
-        parse_benchmarks,
-        picks_table,
-        runs_to_json,
-    )
-    from lightning_lookahead.routers.base import FittedRouter
-    from lightning_lookahead.routers.fitted import fit_data_config, fit_for_evaluation
+    from lightning_lookahead.evaluation import evaluate_routers, parse_benchmarks
     from lightning_lookahead.routers.registry import parse_router
 
     learned = _checkpoint_routers(args.checkpoint or [], device=args.device, batch_size=args.batch_size)
     own = _own_dataset(args, learned) if args.dataset else None
-    data_dir = None if own else _require_data_dir(args)
     if own:
         candidates = tuple(own.candidates)
     else:
         candidates = _candidates(args.candidates) if args.candidates or not learned else tuple(learned[0].candidates)
-        names = parse_benchmarks(args.benchmarks)
+        parse_benchmarks(args.benchmarks)  # a bad name fails before any router loads or fits
     baselines = args.router or ([] if learned else ["oracle"])
     routers = [*learned, *(r for spec in baselines for r in parse_router(spec, candidates))]
-    fitted = [r for r in routers if isinstance(r, FittedRouter)]  # knn / clusters / domain: fitted below
+    prices = None
     if args.cost_sweep:
         from lightning_lookahead.costs.report import checked_prices, remember_scores
 
@@ -47,13 +35,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         routers = remember_scores(routers)
     elif args.prices:
         raise LookaheadError("--prices only applies with --cost-sweep OUT_DIR")
+    benchmarks = _test_items(args, routers, candidates, own)
+    options = {
+        "drop_unparsed": args.mt_bench_drop_unparsed,
+        "drop_null_verdicts": args.arena_hard_drop_null,
+        "compute_lc": not args.no_lc,
+    }
+    runs = evaluate_routers(routers, benchmarks, candidates, **options)
+    _write_report(args, runs, candidates)
+    if args.cost_sweep:
+        from lightning_lookahead.costs.report import run_cost_sweep, summary_table
+
+        result, paths = run_cost_sweep(routers, benchmarks, candidates, args.cost_sweep, prices=prices)
+        print(summary_table(result))
+        print(f"{result.token_source}; prices: {result.price_source}")
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _test_items(args: argparse.Namespace, routers: Sequence[Any], candidates: Sequence[str], own: Any) -> Any:
+    """The items every router is scored on (benchmark or domain → examples), after fitting the fitted routers
+    (kNN, clusters, domain, ...) on the training prompts: the dataset's own split, else ``--fit-*``'s."""
+    from lightning_lookahead.data.benchmarks import load_benchmark
+    from lightning_lookahead.evaluation import fit_on_rows, parse_benchmarks
+    from lightning_lookahead.routers.base import FittedRouter
+    from lightning_lookahead.routers.fitted import fit_data_config, fit_for_evaluation
+
+    fitted = [r for r in routers if isinstance(getattr(r, "wrapped", r), FittedRouter)]
+    fitted = [getattr(r, "wrapped", r) for r in fitted]
     embedder = args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER")
     if own:
-        benchmarks = own.test
         fit_on_rows(fitted, own.train, {"dataset": args.dataset}, embedder, own.cache)
-    else:
-        benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
-    if fitted and not own:
+        return own.test
+    data_dir = _require_data_dir(args)
+    benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in parse_benchmarks(args.benchmarks)}
+    if fitted:
         fit_data = fit_data_config(
             data_dir,
             candidates,
@@ -65,12 +81,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         benchmarks = fit_for_evaluation(fitted, benchmarks, fit_data, embedder=embedder)
         for r in fitted:
             print(r.fit_summary(), file=sys.stderr)
-    options = {
-        "drop_unparsed": args.mt_bench_drop_unparsed,
-        "drop_null_verdicts": args.arena_hard_drop_null,
-        "compute_lc": not args.no_lc,
-    }
-    runs = evaluate_routers(routers, benchmarks, candidates, **options)
+    return benchmarks
+
+
+def _write_report(args: argparse.Namespace, runs: list[dict[str, Any]], candidates: Sequence[str]) -> None:
+    """The table on stdout (and the picks with ``--picks``); ``--json`` / ``--markdown`` files, written whole."""
+    from lightning_lookahead.data.io import write_atomic
+    from lightning_lookahead.evaluation import markdown_table, picks_table, runs_to_json
+
     table = markdown_table(runs)
     print(table)
     if args.picks:
@@ -81,14 +99,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.markdown:
         write_atomic(args.markdown, table + "\n" + picks_table(runs, candidates))
         print(f"wrote {args.markdown}")
-    if args.cost_sweep:
-        from lightning_lookahead.costs.report import run_cost_sweep, summary_table
-
-        result, paths = run_cost_sweep(routers, benchmarks, candidates, args.cost_sweep, prices=prices)
-        print(summary_table(result))
-        print(f"{result.token_source}; prices: {result.price_source}")
-        print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
 
 
 def _own_dataset(args: argparse.Namespace, learned: list) -> Any:

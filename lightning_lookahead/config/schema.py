@@ -227,6 +227,9 @@ class ExperimentConfig:
     """The whole experiment; ``model`` is parsed against the config of the predictor ``model.kind`` names."""
 
     name: str = "experiment"
+    #: What a reader of the run should know (how to read its numbers, what to quote instead): printed under the
+    #: results, written to results.md and results.json, and the W&B run's notes.
+    notes: str | None = None
     seed: int = field(default=42, metadata=at_least(0))
     run_dir: str = "runs/${name}"
     resume: str | None = None  # null | last | path/to.ckpt

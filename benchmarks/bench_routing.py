@@ -38,11 +38,11 @@ from lightning_lookahead.models.scoring import feature_length
 
 def model_settings(kind: str) -> dict[str, Any]:
     """The ``model:`` block of ``cpu/<kind>_code`` if it ships, else the predictor's defaults."""
-    from omegaconf import OmegaConf
+    from lightning_lookahead.config.compose import to_dict
 
     name = f"cpu/{kind}_code"
     if name in list_experiments():
-        return OmegaConf.to_container(compose(name).model, resolve=True)  # type: ignore[return-value]
+        return to_dict(compose(name).model)
     return {"kind": kind}
 
 

@@ -155,7 +155,8 @@ def dry_run(
     act_mib = max(peaks[-1] - built_rss - static_mib["gradients"] - static_mib["adamw"], 0.0)
     act_per_seq = act_mib / statistics.mean(sequences) * depth_scale
     act_per_token = act_mib / statistics.mean(tokens) * depth_scale
-    max_length = int(cfg.model.get("max_length") or 0) or statistics.mean(tokens) / statistics.mean(sequences)
+    configured = getattr(cfg.model, "max_length", None)
+    max_length = int(configured or 0) or statistics.mean(tokens) / statistics.mean(sequences)
     seq_per_prompt = statistics.mean(sequences) / micro_batch
     paper_seqs = paper_micro * seq_per_prompt
     full_static = {k: b * full_params / MIB for k, b in STATIC_BYTES.items()}
@@ -179,7 +180,7 @@ def dry_run(
         "micro_batch_prompts": micro_batch,
         "sequences_per_micro_batch": statistics.mean(sequences),
         "tokens_per_micro_batch": statistics.mean(tokens),
-        "max_length": cfg.model.get("max_length"),
+        "max_length": configured,
         "seconds_per_step_measured": [round(t, 3) for t in times],
         "seconds_per_micro_batch_full_depth": round(step_s, 3),
         "cpu_hours_per_paper_optimizer_step": round(step_s / micro_batch * paper_micro * accumulation / 3600, 2),

@@ -35,8 +35,7 @@ from lightning_lookahead.metrics.bootstrap import (
     paired_bootstrap,
     validation_terms,
 )
-from lightning_lookahead.routers.base import RandomRouter
-from lightning_lookahead.training.recipe import PrecomputedRouter
+from lightning_lookahead.routers.base import RandomRouter, StoredScoresRouter
 
 #: Trained routers: key → (experiment cpu/<key>_code, table label).
 TRAINED = {
@@ -71,7 +70,7 @@ def overrides(family: str, seed: int, fold: int, out: Path, data_dir: str) -> li
 def fit_baseline(family: str, router: str, seed: int, fold: int, out: Path, data_dir: str) -> None:
     """Fit a kNN / cluster baseline on the family's training prompts; save its scores like a training run does."""
     from lightning_lookahead.routers.fitted import fit_and_score
-    from lightning_lookahead.training.recipe import save_scores
+    from lightning_lookahead.training.report import save_scores
 
     target = run_dir(out, family, router, seed, fold)
     if (target / "results.json").exists():
@@ -151,7 +150,7 @@ def analyse(family: str, seeds: list[int], fold: int, out: Path, data_dir: str, 
 
     def avg_mu_n(name: str, matrices: dict[str, np.ndarray]) -> float:
         """The paper's Avg µn through the one evaluation path (references on the same items)."""
-        run = evaluate_router(PrecomputedRouter(name, matrices), splits.test, candidates, reference_cache=cache)
+        run = evaluate_router(StoredScoresRouter(name, matrices), splits.test, candidates, reference_cache=cache)
         return run["avg_mu_n"]
 
     def terms(bench: str | None, choices: np.ndarray):

@@ -120,7 +120,7 @@ def run_fit(run: Run, work: Path, data_dir: str) -> None:
     from lightning_lookahead.config.compose import compose, to_yaml
     from lightning_lookahead.data.splits import make_splits
     from lightning_lookahead.routers.fitted import fit_and_score
-    from lightning_lookahead.training.recipe import save_scores
+    from lightning_lookahead.training.report import save_scores
 
     spec = run.experiment.removeprefix("fit:")
     cfg = compose("cpu/mlm_all", [*run.overrides, *common_overrides(data_dir)])

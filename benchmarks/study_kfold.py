@@ -334,7 +334,7 @@ def run_fit(job: Job, work: Path, data_dir: str) -> dict[str, Any]:
 
     from lightning_lookahead.config.compose import compose, to_yaml
     from lightning_lookahead.routers.fitted import fit_and_score
-    from lightning_lookahead.training.recipe import save_scores
+    from lightning_lookahead.training.report import save_scores
 
     cfg = compose(BASE_EXPERIMENT, [*fold_overrides(job.fold), *common_overrides(data_dir)])
     splits = fold_splits(job.fold, data_dir)

@@ -23,7 +23,6 @@ import re
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from markdown_section import replace_section
 
 from lightning_lookahead.config.compose import compose
-from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits, make_splits
 from lightning_lookahead.evaluation import evaluate_router
 from lightning_lookahead.metrics.benchmarks import decide
 from lightning_lookahead.metrics.bootstrap import item_terms, validation_terms
-from lightning_lookahead.routers.base import Router
+from lightning_lookahead.routers.base import StoredScoresRouter
 from lightning_lookahead.training.losses import routing_loss, routing_loss_vs_prior
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,16 +81,6 @@ class StudyRun:
     seed: int | None
     scores: dict[str, np.ndarray]  # "val" and each benchmark → score matrix
     config: dict
-
-
-class Matrices(Router):
-    """Stored score matrices looked up by benchmark, for the one evaluation path."""
-
-    def __init__(self, name: str, scores: dict[str, np.ndarray]):
-        self.name, self.scores = name, scores
-
-    def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
-        return self.scores[examples[0].benchmark]
 
 
 def load_runs(folder: Path, splits: RoutingSplits) -> list[StudyRun]:
@@ -148,7 +136,7 @@ def interval(values: np.ndarray) -> str:
 
 
 def evaluate(name: str, scores: dict[str, np.ndarray], splits: RoutingSplits, candidates: list[str], cache: dict):
-    return evaluate_router(Matrices(name, scores), splits.test, candidates, reference_cache=cache)
+    return evaluate_router(StoredScoresRouter(name, scores), splits.test, candidates, reference_cache=cache)
 
 
 def cell(run: dict, bench: str, key: str = "mu_n") -> float:

@@ -52,11 +52,19 @@ def load_backends(
     default_timeout: float = DEFAULT_TIMEOUT_S,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Backend]:
-    """One :class:`Backend` per candidate, in the router's candidate order.
+    """One :class:`Backend` per candidate, in the router's candidate order (the file read and checked here).
 
     Entries for models that are not candidates are ignored (one file may serve several routers); a missing
     candidate, a malformed entry or an unset ``api_key_env`` variable raise :class:`DataError`. ``cost`` is optional
     per candidate: one without it is priced from the price table, if that names it (``costs/request_costs.py``).
+    """
+    return backends_from(read_backends(path), path, candidates, default_timeout=default_timeout, environ=environ)
+
+
+def read_backends(path: str | Path) -> dict[str, Any]:
+    """The file's document, its shape checked (``backends:`` mapping, optional ``defaults:``), entries not yet.
+
+    What a server reads once at start-up and hands its workers, so every process routes with the same file.
     """
     path = Path(path)
     if not path.is_file():
@@ -70,10 +78,23 @@ def load_backends(
     unknown_top = set(raw) - {"backends", "defaults"}
     if unknown_top:
         raise DataError(path, f"unknown top-level key(s) {sorted(unknown_top)} (valid: backends, defaults)")
-    defaults = raw.get("defaults") or {}
-    if not isinstance(defaults, dict):
+    if not isinstance(raw.get("defaults") or {}, dict):
         raise DataError(path, "`defaults` must be a mapping", key="defaults")
-    entries: dict[str, Any] = raw["backends"]
+    return raw
+
+
+def backends_from(
+    document: Mapping[str, Any],
+    path: str | Path,
+    candidates: Sequence[str],
+    *,
+    default_timeout: float = DEFAULT_TIMEOUT_S,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Backend]:
+    """:func:`load_backends` of a document :func:`read_backends` returned (``path`` names it in errors)."""
+    path = Path(path)
+    defaults = document.get("defaults") or {}
+    entries: dict[str, Any] = document["backends"]
     env = os.environ if environ is None else environ
     backends = {}
     for name in candidates:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lightning_lookahead.commands import calibrate, data, evaluate, experiments, route, serve, tune
+from lightning_lookahead.commands import bundle, calibrate, data, evaluate, experiments, route, serve, tune
 from lightning_lookahead.commands.common import EXIT_USER_ERROR
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.version import __version__
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True)
     # the order `lookahead --help` lists them in
-    for group in (data, experiments, tune, evaluate, route, calibrate, serve):
+    for group in (data, experiments, tune, evaluate, route, calibrate, serve, bundle):
         group.add_parser(sub)
     return parser
 

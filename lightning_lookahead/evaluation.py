@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,7 @@ from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
 from lightning_lookahead.errors import LookaheadError, unknown_name
 from lightning_lookahead.metrics.benchmarks import decide, score_benchmark
 from lightning_lookahead.metrics.mu_n import References, average_mu_n, mu_n, references
-from lightning_lookahead.routers.base import Router
+from lightning_lookahead.routers.base import FittedRouter, Router
 
 #: (column title, benchmark, metric, multiplier) for the side-by-side table.
 TABLE_COLUMNS: tuple[tuple[str, str, str, float], ...] = (
@@ -61,6 +63,46 @@ def evaluate_router(
     return evaluate_scores(
         router.name, matrices, benchmarks, candidates, reference_cache=reference_cache, **metric_options
     )
+
+
+def evaluate_routers(
+    routers: Sequence[Router],
+    benchmarks: Mapping[str, Sequence[RoutingExample]],
+    candidates: Sequence[str],
+    **metric_options: Any,
+) -> list[dict[str, Any]]:
+    """:func:`evaluate_router` of each router on the same items (the oracle and single-model references computed
+    once); a fitted reference's run carries ``fit``, what it was fitted on."""
+    cache: dict[str, References] = {}
+    runs = []
+    for router in routers:
+        run = evaluate_router(router, benchmarks, candidates, reference_cache=cache, **metric_options)
+        if isinstance(router, FittedRouter):
+            run["fit"] = router.fit_info()
+        runs.append(run)
+    return runs
+
+
+def fit_on_rows(
+    fitted: Sequence[FittedRouter],
+    rows: Sequence[RoutingExample],
+    source: Mapping[str, Any],
+    embedder: str | None,
+    cache_dir: Path,
+) -> None:
+    """Fit the references on training rows of a user's dataset (``evaluate --dataset``), one shared embedder.
+
+    Each prints what it was fitted on (stderr), as the paper-data path does.
+    """
+    from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, default_embedder
+
+    shared = default_embedder(embedder, cache_dir / "embeddings")
+    for router in fitted:
+        if isinstance(router, EmbeddingRouter):
+            router.embedder = router.embedder or shared
+        router.fit_source = dict(source)
+        router.fit(rows)
+        print(router.fit_summary(), file=sys.stderr)
 
 
 def evaluate_scores(

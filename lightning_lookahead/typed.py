@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -23,6 +23,8 @@ C = TypeVar("C")
 
 #: Key of a field's ``metadata`` that holds its :class:`Range`.
 RANGE_KEY = "range"
+#: Key of a field's ``metadata`` that holds the function parsing it (a section whose type its content decides).
+PARSER_KEY = "parser"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,11 @@ def positive() -> dict[str, Range]:
 def at_least(low: float) -> dict[str, Range]:
     """Field metadata: the value must be ≥ ``low``."""
     return between(low, None)
+
+
+def parsed_by(parser: Callable[[Any], Any]) -> dict[str, Callable[[Any], Any]]:
+    """Field metadata: ``parser(value)`` builds the field, e.g. ``model:`` whose dataclass ``model.kind`` chooses."""
+    return {PARSER_KEY: parser}
 
 
 def _type_name(hint: Any) -> str:
@@ -186,7 +193,8 @@ def parse_dataclass(cls: type[C], value: Any, section: str) -> C:
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             scope = f"{section} keys" if section else "keys"
             raise LookaheadError(f"{where}: unknown config key{suggestion} (valid {scope}: {', '.join(valid)})")
-        kwargs[key] = coerce(item, hints.get(key, Any), where)
+        parser = valid[key].metadata.get(PARSER_KEY)
+        kwargs[key] = parser(item) if parser is not None else coerce(item, hints.get(key, Any), where)
         check_range(item, valid[key].metadata, where)  # the value as written: -1, not -1.0
     missing = [
         name

@@ -9,69 +9,11 @@ ones ``serve`` would use, so the value means the same trade-off there. Light at 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
-
-COST_UNIT = "USD per 1,000 requests"
-
-
-@dataclass(frozen=True)
-class _Target:
-    """``--target-cost`` (``cost``) or ``--target-share MODEL=P`` (``model``, ``share``)."""
-
-    cost: float | None = None
-    model: str | None = None
-    share: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        if self.cost is not None:
-            return {"cost": self.cost, "unit": COST_UNIT}
-        return {"share": {"model": self.model, "p": self.share}}
-
-
-class _KeysNotRead(Mapping[str, str]):
-    """An environment in which every ``api_key_env`` is set: calibrate reads only the backends' costs."""
-
-    def __getitem__(self, key: str) -> str:
-        return "not-read-by-calibrate"
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def _target(args: argparse.Namespace) -> _Target:
-    if (args.target_cost is None) == (args.target_share is None):
-        raise LookaheadError("give exactly one of --target-cost USD_PER_1000 and --target-share MODEL=P")
-    if args.target_cost is not None:
-        try:
-            cost = float(args.target_cost)
-        except ValueError:
-            cost = math.nan
-        if not (math.isfinite(cost) and cost >= 0):
-            raise LookaheadError(
-                f"--target-cost {args.target_cost!r}: expected a number ≥ 0 ({COST_UNIT}, the unit of route --lam)"
-            )
-        return _Target(cost=cost)
-    model, sep, value = str(args.target_share).rpartition("=")
-    try:
-        p = float(value)
-    except ValueError:
-        p = math.nan
-    if not sep or not model.strip() or not math.isfinite(p):
-        raise LookaheadError(f"--target-share {args.target_share!r}: expected MODEL=P, e.g. Yi-1.5-34B-Chat=0.2")
-    if not 0.0 <= p <= 1.0:
-        raise LookaheadError(f"--target-share {args.target_share!r}: the share P must be in [0, 1], got {p}")
-    return _Target(model=model.strip(), share=p)
 
 
 def _read_log(path: Path) -> list[str]:
@@ -89,96 +31,18 @@ def _read_log(path: Path) -> list[str]:
     return prompts
 
 
-def _costs(args: argparse.Namespace, router: Any) -> tuple[Any, str]:
-    """The (C,) cost vector ``serve`` would route with, and where it came from (for the report).
-
-    As ``serve`` resolves them: each backend's ``cost`` (``--backends FILE``), else the price table (``--prices FILE``,
-    default the shipped one) where it names the candidate. Calibrating needs a cost for every candidate.
-    """
-    from lightning_lookahead.costs.request_costs import resolve_costs
-
-    backend_costs: dict[str, float | None] = {}
-    if args.backends is not None:
-        from lightning_lookahead.backends import load_backends
-
-        backends = load_backends(args.backends, router.candidates, environ=_KeysNotRead())
-        backend_costs = {name: backend.cost for name, backend in backends.items()}
-        if args.output_tokens is not None and all(c is not None for c in backend_costs.values()):
-            raise LookaheadError(
-                f"--output-tokens prices from the price table, but {args.backends} sets a `cost` for every backend"
-            )
-    costs = resolve_costs(
-        router.candidates,
-        backend_costs,
-        router.response_tokens,
-        args.prices,
-        output_tokens=args.output_tokens,
-        backends_label=str(args.backends or "backends.yaml"),
-    )
-    if costs.missing:
-        lengths = "" if args.output_tokens is not None else ", or --output-tokens N where only a length is missing"
-        backends = (
-            "a `cost` on each backend in --backends FILE" if args.backends is None else f"a `cost` in {args.backends}"
-        )
-        raise LookaheadError(
-            f"no cost for {costs.missing_reason()}: calibrating needs a cost for every candidate; give {backends}, "
-            f"or --prices FILE naming them (models: {{NAME: {{input: USD, output: USD}}}} per 1M tokens){lengths}"
-        )
-    vector = costs.vector()
-    assert vector is not None
-    return vector, costs.describe()
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _money(x: float) -> str:
-    return f"{x:.4f}"
-
-
-def _interval(d: Mapping[str, float], fmt) -> str:
-    return f"{fmt(d['value'])} [{fmt(d['low'])}, {fmt(d['high'])}]"
-
-
-def _print_report(report: dict[str, Any], target: _Target) -> None:
-    fit, held, costs = report["fitting"], report["heldout"], report["costs"]
-    candidates = list(costs["per_candidate"])
-    width = max(len(c) for c in [*candidates, "mean cost (USD per 1,000)"]) + 2
-    print("share of the prompts routed to each candidate: the argmax decision (held-out) and the calibrated setting")
-    print(f"{'candidate':<{width}}{'cost/1k':>10}{'argmax':>9}{'fitting':>9}{'held-out':>10}")
-    for name in candidates:
-        row = [_money(costs["per_candidate"][name]), _pct(held["argmax_shares"][name])]
-        row += [_pct(fit["shares"][name]), _pct(held["shares"][name])]
-        print(f"{name:<{width}}{row[0]:>10}{row[1]:>9}{row[2]:>9}{row[3]:>10}")
-    print()
-    print(f"{'':<{width}}{'fitting':>10}   held-out [95% interval]")
-    print(f"{'mean cost (USD per 1,000)':<{width}}{_money(fit['mean_cost']['value']):>10}   ", end="")
-    print(_interval(held["mean_cost"], _money))
-    print(f"{'argmax cost':<{width}}{_money(fit['argmax_cost']['value']):>10}   ", end="")
-    print(_interval(held["argmax_cost"], _money))
-    if target.model is not None:
-        label = f"share of {target.model}"
-        print(f"{label:<{width}}{_pct(fit['share']['value']):>10}   {_interval(held['share'], _pct)}")
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    import json
     from datetime import UTC, datetime
 
-    import numpy as np
-
-    from lightning_lookahead.costs import calibrate
+    from lightning_lookahead.costs import calibrate_log as cl
+    from lightning_lookahead.costs.calibrate import split
     from lightning_lookahead.data.io import write_atomic
     from lightning_lookahead.errors import unknown_name
-    from lightning_lookahead.inference.calibrations import (
-        Calibration,
-        check_name,
-        load_calibrations,
-        save_calibration,
-    )
+    from lightning_lookahead.inference.calibrations import Calibration, check_name, load_calibrations, save_calibration
 
     # Everything that can be checked without the model first: a bad argument costs no model load.
-    target = _target(args)
+    target = cl.parse_target(args.target_cost, args.target_share)
     name = check_name(args.name or ("budget" if target.cost is not None else "share"))
     if args.backends is not None and not args.backends.is_file():
         raise LookaheadError(f"{args.backends}: backends file not found (see examples/backends.yaml)")
@@ -188,7 +52,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise LookaheadError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     prompts = _read_log(args.prompts)
     try:
-        fit_idx, held_idx = calibrate.split(len(prompts), args.holdout, args.seed)
+        parts = cl.LogSplit(str(args.prompts), *split(len(prompts), args.holdout, args.seed), args.holdout, args.seed)
     except LookaheadError as exc:
         raise LookaheadError(f"prompt log {args.prompts}: {exc}") from None
 
@@ -197,68 +61,36 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device, engine=args.engine)
     if router.home is None:
         raise LookaheadError(f"{args.checkpoint}: no run directory to keep calibrations in")
-    model = None
-    if target.model is not None:
-        if target.model not in router.candidates:
-            raise unknown_name("candidate", target.model, router.candidates)
-        model = router.candidates.index(target.model)
-    costs, costs_from = _costs(args, router)
+    if target.model is not None and target.model not in router.candidates:
+        raise unknown_name("candidate", target.model, router.candidates)
+    costs, costs_from = cl.serve_costs(
+        router.candidates, router.response_tokens, args.backends, args.prices, args.output_tokens
+    )
     load_calibrations(router.home)  # a broken calibrations.json fails here, before scoring and writing
-    if target.cost is not None and target.cost < float(np.min(costs)):  # no need to score the log to know
-        cheapest = router.candidates[int(np.argmin(costs))]
-        raise LookaheadError(
-            f"--target-cost {target.cost:g} ({COST_UNIT}) cannot be met: even routing every prompt to {cheapest} "
-            f"costs {float(np.min(costs)):.5g}"
-        )
+    cl.check_reachable(target, costs, router.candidates)  # no need to score the log to know
     print(f"scoring {len(prompts)} prompts of {args.prompts} with {router.name!r} ({router.engine})", file=sys.stderr)
     scores = router.score(prompts, batch_size=args.batch_size, progress=True)
-    fit_scores, held_scores = scores[fit_idx], scores[held_idx]
-    if target.cost is not None:
-        fit = calibrate.fit_cost(fit_scores, costs, target.cost, rule=args.rule, candidates=router.candidates)
-        if fit.status == "unreachable":
-            raise LookaheadError(f"--target-cost {target.cost:g} ({COST_UNIT}) cannot be met: {fit.message}")
-    else:
-        assert model is not None and target.share is not None
-        fit = calibrate.fit_share(fit_scores, costs, model, target.share, rule=args.rule, candidates=router.candidates)
-    fitting = calibrate.heldout_report(fit_scores, costs, fit, router.candidates, model=model, seed=args.seed)
-    heldout = calibrate.heldout_report(held_scores, costs, fit, router.candidates, model=model, seed=args.seed)
-    split = {"log": str(args.prompts), "n_fit": len(fit_idx), "n_heldout": len(held_idx), "holdout": args.holdout}
-    split |= {"seed": args.seed, "engine": router.engine}
+    done = cl.calibrate_scores(scores, costs, costs_from, target, args.rule, router.candidates, parts, router.engine)
+    fit = done.fit
     cal = Calibration(
         name=name,
-        rule=args.rule,
         candidates=tuple(router.candidates),
-        costs=tuple(float(c) for c in np.asarray(costs)),
-        lam=fit.lam,
-        tau=fit.tau,
+        decision=done.rule,
         target=target.to_json(),
-        achieved={**split, "status": fit.status, "message": fit.message, "costs_from": costs_from, "heldout": heldout},
+        achieved=done.achieved,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    report = {
-        "calibration": cal.to_json(),
-        "fit": fit.to_json(),
-        "split": split,
-        "costs": {
-            "unit": COST_UNIT,
-            "from": costs_from,
-            "per_candidate": dict(zip(router.candidates, cal.costs, strict=True)),
-        },
-        "fitting": fitting,
-        "heldout": heldout,
-    }
+    report = {"calibration": cal.to_json(), **done.report}
     knob = f"λ = {fit.lam:.6g}" if fit.rule == "penalty" else f"τ = {fit.tau:.6g}"
     print(f"\ncalibration {name!r}, {fit.rule} rule: {fit.message}")
-    print(f"fitted on {len(fit_idx)} prompts, reported on {len(held_idx)} held out (seed {args.seed})")
-    print(f"costs in {COST_UNIT}: {costs_from}\n")
-    _print_report(report, target)
+    print(f"fitted on {len(parts.fitting)} prompts, reported on {len(parts.heldout)} held out (seed {args.seed})")
+    print(f"costs in {cl.COST_UNIT}: {costs_from}\n")
+    print(cl.format_report(report, target))
     if fit.status == "unreachable":
         print(f"warning: the target share is not reachable: {fit.message}", file=sys.stderr)
     path = save_calibration(router.home, cal)
     print(f"\nwrote calibration {name!r} to {path}")
     if args.json is not None:
-        import json
-
         write_atomic(args.json, json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         print(f"wrote the full report to {args.json}")
     print(f"offline: `lookahead route --checkpoint {args.checkpoint} --calibration {name}` applies it")

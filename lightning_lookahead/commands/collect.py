@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.extras import require_extra
 
 #: Finished, but some (prompt, candidate) pairs have no response after every attempt; the output is written.
 EXIT_UNANSWERED = 3
@@ -28,6 +29,7 @@ exit status:
 
 
 def cmd_data_collect(args: argparse.Namespace) -> int:
+    require_extra("collect", "lookahead data collect", ("openai",))
     from lightning_lookahead.backends import load_backends
     from lightning_lookahead.collect import (
         CollectSettings,

@@ -15,30 +15,19 @@ from lightning_lookahead.errors import LookaheadError
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from lightning_lookahead.data.benchmarks import load_benchmark
-    from lightning_lookahead.data.io import write_atomic
-    from lightning_lookahead.evaluation import (
-        evaluate_router,
-        markdown_table,
-        parse_benchmarks,
-        picks_table,
-        runs_to_json,
-    )
-    from lightning_lookahead.routers.base import FittedRouter
-    from lightning_lookahead.routers.fitted import fit_for_evaluation
+    from lightning_lookahead.evaluation import evaluate_routers, parse_benchmarks
     from lightning_lookahead.routers.registry import parse_router
 
     learned = _checkpoint_routers(args.checkpoint or [], device=args.device, batch_size=args.batch_size)
     own = _own_dataset(args, learned) if args.dataset else None
-    data_dir = None if own else _require_data_dir(args)
     if own:
         candidates = tuple(own.candidates)
     else:
         candidates = _candidates(args.candidates) if args.candidates or not learned else tuple(learned[0].candidates)
-        names = parse_benchmarks(args.benchmarks)
+        parse_benchmarks(args.benchmarks)  # a bad name fails before any router loads or fits
     baselines = args.router or ([] if learned else ["oracle"])
     routers = [*learned, *(r for spec in baselines for r in parse_router(spec, candidates))]
-    fitted = [r for r in routers if isinstance(r, FittedRouter)]  # knn / clusters / domain: fitted below
+    prices = None
     if args.cost_sweep:
         from lightning_lookahead.costs.report import checked_prices, remember_scores
 
@@ -46,54 +35,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         routers = remember_scores(routers)
     elif args.prices:
         raise LookaheadError("--prices only applies with --cost-sweep OUT_DIR")
-    if own:
-        benchmarks = own.test
-        from lightning_lookahead.routers.embedding_baselines import EmbeddingRouter, default_embedder
-
-        shared = default_embedder(args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER"), own.cache / "embeddings")
-        for r in fitted:  # the references fit on the dataset's own training rows
-            if isinstance(r, EmbeddingRouter):
-                r.embedder = r.embedder or shared
-            r.fit_source = {"dataset": args.dataset}
-            r.fit(own.train)
-            print(r.fit_summary(), file=sys.stderr)
-    else:
-        benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in names}
-    if fitted and not own:
-        benchmarks = fit_for_evaluation(
-            fitted,
-            benchmarks,
-            data_dir=data_dir,
-            candidates=candidates,
-            family=args.fit_family,
-            protocol=args.fit_protocol,
-            fold=args.fold,
-            overrides=args.fit_set or (),
-            embedder=args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER"),
-        )
-        for r in fitted:
-            print(r.fit_summary(), file=sys.stderr)
+    benchmarks = _test_items(args, routers, candidates, own)
     options = {
         "drop_unparsed": args.mt_bench_drop_unparsed,
         "drop_null_verdicts": args.arena_hard_drop_null,
         "compute_lc": not args.no_lc,
     }
-    cache: dict = {}
-    runs = [evaluate_router(router, benchmarks, candidates, reference_cache=cache, **options) for router in routers]
-    fit_info = {r.name: r.fit_info() for r in fitted}
-    for run in runs:
-        if run["router"] in fit_info:
-            run["fit"] = fit_info[run["router"]]
-    table = markdown_table(runs)
-    print(table)
-    if args.picks:
-        print(picks_table(runs, candidates))
-    if args.json:
-        write_atomic(args.json, runs_to_json(runs))
-        print(f"wrote {args.json}")
-    if args.markdown:
-        write_atomic(args.markdown, table + "\n" + picks_table(runs, candidates))
-        print(f"wrote {args.markdown}")
+    runs = evaluate_routers(routers, benchmarks, candidates, **options)
+    _write_report(args, runs, candidates)
     if args.cost_sweep:
         from lightning_lookahead.costs.report import run_cost_sweep, summary_table
 
@@ -104,27 +53,67 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _test_items(args: argparse.Namespace, routers: Sequence[Any], candidates: Sequence[str], own: Any) -> Any:
+    """The items every router is scored on (benchmark or domain → examples), after fitting the fitted routers
+    (kNN, clusters, domain, ...) on the training prompts: the dataset's own split, else ``--fit-*``'s."""
+    from lightning_lookahead.data.benchmarks import load_benchmark
+    from lightning_lookahead.evaluation import fit_on_rows, parse_benchmarks
+    from lightning_lookahead.routers.base import FittedRouter
+    from lightning_lookahead.routers.fitted import fit_data_config, fit_for_evaluation
+
+    fitted = [r for r in routers if isinstance(getattr(r, "wrapped", r), FittedRouter)]
+    fitted = [getattr(r, "wrapped", r) for r in fitted]
+    embedder = args.embedder or os.environ.get("LOOKAHEAD_EMBEDDER")
+    if own:
+        fit_on_rows(fitted, own.train, {"dataset": args.dataset}, embedder, own.cache)
+        return own.test
+    data_dir = _require_data_dir(args)
+    benchmarks = {name: load_benchmark(name, data_dir, candidates) for name in parse_benchmarks(args.benchmarks)}
+    if fitted:
+        fit_data = fit_data_config(
+            data_dir,
+            candidates,
+            family=args.fit_family,
+            protocol=args.fit_protocol,
+            fold=args.fold,
+            overrides=args.fit_set or (),
+        )
+        benchmarks = fit_for_evaluation(fitted, benchmarks, fit_data, embedder=embedder)
+        for r in fitted:
+            print(r.fit_summary(), file=sys.stderr)
+    return benchmarks
+
+
+def _write_report(args: argparse.Namespace, runs: list[dict[str, Any]], candidates: Sequence[str]) -> None:
+    """The table on stdout (and the picks with ``--picks``); ``--json`` / ``--markdown`` files, written whole."""
+    from lightning_lookahead.data.io import write_atomic
+    from lightning_lookahead.evaluation import markdown_table, picks_table, runs_to_json
+
+    table = markdown_table(runs)
+    print(table)
+    if args.picks:
+        print(picks_table(runs, candidates))
+    if args.json:
+        write_atomic(args.json, runs_to_json(runs))
+        print(f"wrote {args.json}")
+    if args.markdown:
+        write_atomic(args.markdown, table + "\n" + picks_table(runs, candidates))
+        print(f"wrote {args.markdown}")
+
+
 def _own_dataset(args: argparse.Namespace, learned: list) -> Any:
     """`evaluate --dataset FILE`: the file's test rows by domain (the split training uses) and its pool."""
     from types import SimpleNamespace
 
-    from omegaconf import OmegaConf
-
     from lightning_lookahead.commands.data import dataset_argument
-    from lightning_lookahead.config.layers import parse_layer
-    from lightning_lookahead.config.schema import DataConfig
+    from lightning_lookahead.config.compose import compose_data
     from lightning_lookahead.data.dataset_file import read_dataset
     from lightning_lookahead.data.dataset_splits import dataset_splits
-    from lightning_lookahead.typed import config_to_dict
 
     if args.benchmarks != "all":
         raise LookaheadError("--benchmarks selects paper benchmarks; with --dataset every domain of the file is scored")
     settings = {"dataset": str(args.dataset)}
-    for item in args.fit_set or ():
-        key, _, value = item.partition("=")
-        settings[key.strip().removeprefix("data.")] = OmegaConf.from_dotlist([f"v={value}"]).v
-    merged = OmegaConf.merge(OmegaConf.create(config_to_dict(DataConfig())), settings)  # defaults, resolved below
-    cfg = parse_layer(DataConfig, merged, "data", "--dataset / --fit-set")
+    cfg = compose_data(settings, args.fit_set or (), source="--dataset", overrides_source="--fit-set")
     pool = None
     if args.candidates:
         pool = [c.strip() for c in args.candidates.split(",") if c.strip()]

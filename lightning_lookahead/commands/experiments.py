@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from lightning_lookahead.errors import LookaheadError
 
 if TYPE_CHECKING:
-    from omegaconf import DictConfig
+    from lightning_lookahead.config.schema import ExperimentConfig
 
 
 def _listing() -> str:
@@ -44,21 +44,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise LookaheadError("name an experiment (e.g. `lookahead validate mlm_code`), or pass --all / --list")
     cfg = compose(args.experiment, args.overrides)
     if cfg.data.dataset:
-        summary = _with_dataset_pool(cfg)
+        cfg, summary = _with_dataset_pool(cfg)
         print(to_yaml(cfg) + summary)
     else:
         print(to_yaml(cfg))
     return 0
 
 
-def _with_dataset_pool(cfg: DictConfig) -> str:
+def _with_dataset_pool(cfg: ExperimentConfig) -> tuple[ExperimentConfig, str]:
     """With ``data.dataset``: the file's candidates in ``data.candidates`` (as training will see them) and its
     summary (rows, candidates, splits, domains, drops) as YAML comments. Reads the file; imports no torch."""
+    from dataclasses import replace
+
     from lightning_lookahead.data.dataset_splits import load_dataset_file
 
     data = load_dataset_file(cfg.data)  # checks every row, as `lookahead train` will
-    cfg.data.candidates = list(data.candidates)
-    return "\n".join(f"# {line}" for line in data.summary().splitlines())
+    cfg = replace(cfg, data=replace(cfg.data, candidates=list(data.candidates)))
+    return cfg, "\n".join(f"# {line}" for line in data.summary().splitlines())
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning_lookahead.costs.rules import RULES, DecisionRule
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
 
@@ -35,14 +36,15 @@ def _route_prompts(args: argparse.Namespace) -> list[str]:
     return parse_prompts(sys.stdin, "<stdin>")
 
 
-def _route_costs(args: argparse.Namespace, router: Any, prompts: Sequence[str]):
-    """Expected USD per 1,000 prompts (prompts × candidates) for the cost-aware rules; None for argmax.
+def _route_costs(args: argparse.Namespace, rule: DecisionRule, router: Any, prompts: Sequence[str]):
+    """Expected USD per 1,000 prompts (prompts × candidates) for a cost-aware rule; None for the argmax or a rule that
+    carries its own costs (a calibration).
 
     The same unit as ``costs.token_counts.expected_cost_matrix``: the prompt's own token count (MiniLM tokenizer)
     at each candidate's input price plus its expected response length at its output price: ``--output-tokens`` for
     every candidate if given, else each candidate's mean response length on the run's training split (export).
     """
-    if args.rule == "argmax":
+    if not rule.needs_costs or rule.costs is not None:
         return None
     import numpy as np
 
@@ -56,23 +58,31 @@ def _route_costs(args: argparse.Namespace, router: Any, prompts: Sequence[str]):
         response = np.array([router.response_tokens[c] for c in candidates], dtype=np.float64)
     else:
         raise LookaheadError(
-            f"--rule {args.rule} needs each candidate's expected response length: this run's export has none "
+            f"--rule {rule.rule} needs each candidate's expected response length: this run's export has none "
             "(exported before response lengths were recorded); pass --output-tokens N"
         )
     prompt_tokens = TokenCounter(progress=False).count(list(prompts))
     return usd_per_1000_prompts(prompt_tokens, response, load_prices(args.prices), candidates)
 
 
-def _calibrated_costs(args: argparse.Namespace, router: Any):
-    """The costs of calibration ``args.calibration`` (``lookahead calibrate``); sets ``args.rule/lam/tau`` from it,
-    so whatever routes next applies exactly the calibrated setting."""
-    import numpy as np
+def _given_rule(args: argparse.Namespace) -> DecisionRule:
+    """``--rule/--lam/--tau`` (checked before any model loads); with ``--calibration`` each must be left as it is."""
+    if args.calibration:
+        given = [f"--{k.replace('_', '-')}" for k, default in _SETTING_DEFAULTS.items() if getattr(args, k) != default]
+        if given:
+            raise LookaheadError(
+                f"--calibration {args.calibration} sets the rule, λ/τ and costs; drop {', '.join(given)}"
+            )
+    return DecisionRule(args.rule, args.lam, args.tau)
 
+
+def _decision_rule(args: argparse.Namespace, given: DecisionRule, router: Any) -> DecisionRule:
+    """The rule to route with: calibration ``args.calibration`` (``lookahead calibrate``: its rule, λ or τ and the
+    costs it was fitted with), else the one the options give."""
+    if not args.calibration:
+        return given
     from lightning_lookahead.inference.calibrations import calibrations_path, load_calibrations
 
-    given = [f"--{k.replace('_', '-')}" for k, default in _SETTING_DEFAULTS.items() if getattr(args, k) != default]
-    if given:
-        raise LookaheadError(f"--calibration {args.calibration} sets the rule, λ/τ and costs; drop {', '.join(given)}")
     calibrations = load_calibrations(router.home, router.candidates)
     if args.calibration not in calibrations:
         known = ", ".join(sorted(calibrations)) or "none"
@@ -80,16 +90,14 @@ def _calibrated_costs(args: argparse.Namespace, router: Any):
             f"no calibration {args.calibration!r} in {calibrations_path(router.home)} (known: {known}); "
             "write one with `lookahead calibrate`"
         )
-    cal = calibrations[args.calibration]
-    args.rule, args.lam, args.tau = cal.rule, cal.lam, cal.tau
-    return np.asarray(cal.costs, dtype=np.float64)
+    return calibrations[args.calibration].decision
 
 
 #: What --calibration replaces: each of these must be left at its default when it is given.
 _SETTING_DEFAULTS = {"rule": "argmax", "lam": 0.0, "tau": 0.5, "prices": None, "output_tokens": None}
 
 
-def _route_file(args: argparse.Namespace) -> int:
+def _route_file(args: argparse.Namespace, given: DecisionRule) -> int:
     """``--file LOG --out OUT``: sharded and resumable, on one process or ``--devices N`` (inference/bulk)."""
     from lightning_lookahead.inference import TrainedRouter
     from lightning_lookahead.inference.bulk import BulkJob, RouteSettings, Routing, route_file
@@ -101,17 +109,15 @@ def _route_file(args: argparse.Namespace) -> int:
     if args.devices > 1 and args.device != "cpu":
         raise LookaheadError("--device is for one process; with --devices N choose GPUs with --accelerator gpu")
 
-    def load(device: str) -> Routing:  # once per process: --calibration rewrites args.rule/lam/tau
+    def load(device: str) -> Routing:  # once per process
         router = TrainedRouter.from_checkpoint(args.checkpoint, device=device, engine=args.engine)
+        rule = _decision_rule(args, given, router)
         if args.calibration:
-            fixed = _calibrated_costs(args, router)
-            source = {"calibration": args.calibration, "costs": fixed.tolist()}
-            costs = lambda _router, _prompts: fixed  # noqa: E731
+            source = {"calibration": args.calibration, "costs": list(rule.costs or ())}
         else:
-            source = {} if args.rule == "argmax" else _price_source(args)
-            costs = lambda router, prompts: _route_costs(args, router, prompts)  # noqa: E731
-        settings = RouteSettings(args.rule, args.lam, args.tau, args.batch_size, router.engine, source)
-        return Routing(router, settings, costs)
+            source = _price_source(args) if rule.needs_costs else {}
+        settings = RouteSettings(rule, args.batch_size, router.engine, source)
+        return Routing(router, settings, lambda router, prompts: _route_costs(args, rule, router, prompts))
 
     job = BulkJob(args.file, args.out, args.shard_size, args.devices, args.accelerator, args.device, args.restart)
     return route_file(job, load)
@@ -130,27 +136,39 @@ def _price_source(args: argparse.Namespace) -> dict[str, Any]:
     return {"prices": prices, "output_tokens": args.output_tokens}
 
 
+def _load_router(args: argparse.Namespace) -> Any:
+    """A bundle folder (or a Hub id of one) loads the light router, without torch; anything else the torch one."""
+    from lightning_lookahead.bundle.hub import resolve_router_path
+    from lightning_lookahead.bundle.layout import is_bundle
+
+    path = resolve_router_path(args.checkpoint)
+    if is_bundle(path):
+        if args.engine != DEFAULT_ENGINE or args.device != "cpu":
+            raise LookaheadError(f"{path} is an ONNX bundle: it runs its model.onnx on the CPU; drop --engine/--device")
+        from lightning_lookahead.bundle.router import BundleRouter
+
+        return BundleRouter(path)
+    from lightning_lookahead.inference import TrainedRouter
+
+    return TrainedRouter.from_checkpoint(path, device=args.device, engine=args.engine)
+
+
 def cmd_route(args: argparse.Namespace) -> int:
     import json
 
     from lightning_lookahead.data.io import write_atomic
-    from lightning_lookahead.inference import TrainedRouter
 
+    given = _given_rule(args)
     if args.devices > 1 or (args.file is not None and str(args.file) != "-" and args.out is not None):
-        return _route_file(args)
+        return _route_file(args, given)
     prompts = _route_prompts(args)
     if not prompts:
         raise LookaheadError("no prompts to route (the input is empty)")
-    router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device, engine=args.engine)
-    costs = _calibrated_costs(args, router) if args.calibration else _route_costs(args, router, prompts)
+    router = _load_router(args)
+    rule = _decision_rule(args, given, router)
+    costs = _route_costs(args, rule, router, prompts)
     decisions = router.route(
-        prompts,
-        batch_size=args.batch_size,
-        rule=args.rule,
-        lam=args.lam,
-        tau=args.tau,
-        costs=costs,
-        progress=len(prompts) > args.batch_size,
+        prompts, batch_size=args.batch_size, rule=rule, costs=costs, progress=len(prompts) > args.batch_size
     )
     lines = [json.dumps({"prompt_index": i, **d.to_json()}, ensure_ascii=False) for i, d in enumerate(decisions)]
     text = "\n".join(lines) + "\n"
@@ -163,6 +181,13 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "onnx":
+        from lightning_lookahead.commands.bundle import export_bundle
+
+        return export_bundle(args)
+    if args.quantize is not None:
+        raise LookaheadError("--quantize applies to --format onnx only")
+    from lightning_lookahead.commands.bundle import write_export_card
     from lightning_lookahead.inference import TrainedRouter, export_router
     from lightning_lookahead.inference.export import EXPORT_DIR
 
@@ -174,6 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     router = TrainedRouter.from_checkpoint(ckpt)
     out = args.out or run_dir / EXPORT_DIR
     export_router(router.predictor, out, name=router.name, source=ckpt)
+    write_export_card(router, Path(out))
     print(f"exported the {router.kind} router {router.name!r} from {ckpt} to {out}")
     return 0
 
@@ -192,7 +218,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("--device", default="cpu", help="torch device (default cpu)")
     route.add_argument(
         "--rule",
-        choices=["argmax", "penalty", "threshold"],
+        choices=RULES,
         default="argmax",
         help="argmax (quality only), penalty (max p - λ·cost) or threshold (cheapest with p ≥ τ); docs/inference.md",
     )
@@ -216,7 +242,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"routing forward path (default {DEFAULT_ENGINE})"
     )
     bulk = route.add_argument_group("bulk routing (--file LOG --out OUT: sharded, resumable; docs/inference.md)")
-    bulk.add_argument("--devices", type=int, default=1, help="processes (CPU) or GPUs to route on (default 1)")
+    bulk.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="processes (CPU) or GPUs on this machine to route on (default 1); bulk routing does not span machines "
+        "(unlike training's trainer.num_nodes): split the log and route each part on its own machine",
+    )
     bulk.add_argument(
         "--accelerator", choices=["cpu", "gpu", "auto"], default="cpu", help="what --devices counts (default cpu)"
     )
@@ -225,9 +257,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     route.set_defaults(func=cmd_route)
 
     export = subparsers.add_parser(
-        "export", help="write a servable export (safetensors + router.json) from a checkpoint"
+        "export", help="write a servable export (safetensors + router.json) or an ONNX inference bundle"
     )
     export.add_argument("path", help="run directory or .ckpt file")
     export.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run dir")
-    export.add_argument("--out", type=Path, default=None, help="export directory (default: <run_dir>/export)")
+    export.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: <run_dir>/export, or <run_dir>/bundle for onnx)"
+    )
+    export.add_argument(
+        "--format",
+        choices=["safetensors", "onnx"],
+        default="safetensors",
+        help="safetensors: the torch export; onnx: a torch-free inference bundle (docs/inference.md)",
+    )
+    export.add_argument("--quantize", choices=["int8"], default=None, help="onnx only: dynamic int8 quantisation")
+    export.add_argument("--check-prompts", type=Path, default=None, help="onnx only: prompts to check the bundle on")
     export.set_defaults(func=cmd_export)

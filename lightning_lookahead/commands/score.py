@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from lightning_lookahead.errors import LookaheadError, unknown_name
+from lightning_lookahead.extras import require_extra
 
 Target = tuple[int, str]  # (row index, candidate)
+
+
+def _scorer_modules(spec: str) -> tuple[str, ...]:
+    """The modules of the collect extra a scorer spec needs: openai for a judge, math_verify for ``math`` (and for
+    ``auto``, which scores math rows with it); reward and code scorers need neither."""
+    kind, _, rest = spec.strip().partition(":")
+    judge = kind == "judge" or (kind == "auto" and rest.startswith("judge"))
+    return (("openai",) if judge else ()) + (("math_verify",) if kind in ("math", "auto") else ())
 
 
 def cmd_data_score(args: argparse.Namespace) -> int:
@@ -28,6 +37,7 @@ def cmd_data_score(args: argparse.Namespace) -> int:
     from lightning_lookahead.scorers.dataset_io import read_rows, write_rows
     from lightning_lookahead.scorers.journal import ScoreJournal, score_journal_path
 
+    require_extra("collect", f"--scorer {args.scorer}", _scorer_modules(args.scorer))
     if args.out is None and not args.in_place:
         raise LookaheadError("say where to write the scored rows: --out FILE, or --in-place to overwrite --dataset")
     out: Path = args.dataset if args.in_place else args.out

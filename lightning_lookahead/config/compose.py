@@ -10,12 +10,13 @@ so they refuse the same configs, before any model or data loads; nothing here im
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_lookahead.config.cross_field import validate
+from lightning_lookahead.config.cross_field import validate_data, validate_optim, validate_trainer
 from lightning_lookahead.config.experiments import (
     EXPERIMENTS_DIR,
     FILE_ONLY_KEYS,
@@ -26,7 +27,7 @@ from lightning_lookahead.config.experiments import (
     resolve_experiment,
 )
 from lightning_lookahead.config.layers import dotlist, merge_layer, parse_layer
-from lightning_lookahead.config.schema import ExperimentConfig
+from lightning_lookahead.config.schema import DataConfig, ExperimentConfig
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.backbone_names import check_backbone
 from lightning_lookahead.typed import config_to_dict
@@ -35,10 +36,12 @@ __all__ = [
     "EXPERIMENTS_DIR",
     "FILE_ONLY_KEYS",
     "compose",
+    "compose_data",
     "dataset_run_name",
     "experiment_name",
     "experiment_path",
     "list_experiments",
+    "to_dict",
     "to_yaml",
 ]
 
@@ -51,13 +54,6 @@ NAME_KEY, RUN_DIR_KEY = "name", "run_dir"
 FAMILY_INTERPOLATION = "${data.family}"
 #: Suffixes a dataset file's stem drops for the run name (docs/own-models.md, the dataset format).
 DATASET_SUFFIXES = ("jsonl", "json", "gz", "parquet")
-
-
-def model_settings(model: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``model:`` block checked against its predictor's config and completed with defaults (loads nothing)."""
-    from lightning_lookahead.models.registry import validate_model_config
-
-    return validate_model_config(model)
 
 
 def _raw(cfg: DictConfig, key: str) -> Any:
@@ -110,27 +106,24 @@ def _switches_kind(cfg: DictConfig, layer: Any) -> bool:
 
 
 def _apply(cfg: DictConfig, layer: Any, source: str) -> tuple[DictConfig, ExperimentConfig]:
-    """Merge one layer and parse the result; errors are that layer's."""
+    """Merge one layer and parse the result (``model:`` against its kind's config); errors are that layer's."""
     if _switches_kind(cfg, layer):
         cfg.model = {}
     cfg = merge_layer(cfg, layer, source)
-    parsed = parse_layer(ExperimentConfig, cfg, "", source)
-    try:
-        model_settings(parsed.model)
-    except LookaheadError as exc:
-        raise LookaheadError(f"{source}: {exc}") from None
-    return cfg, parsed
+    return cfg, parse_layer(ExperimentConfig, cfg, "", source)
 
 
-def compose(experiment: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """The resolved, validated experiment config; ``model`` completed with its predictor's defaults.
+def compose(experiment: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """The resolved, validated, typed experiment config; ``model`` is its kind's config, defaults completed.
 
     With ``data.dataset`` the run is named after the file (:func:`dataset_run_name`) unless the command line sets
-    ``name`` or ``run_dir``.
+    ``name`` or ``run_dir``. OmegaConf layers and resolves inside this module; nothing past it sees a DictConfig.
     """
     chosen = resolve_experiment(experiment)
     default_name = experiment_name(chosen.path)
-    cfg = OmegaConf.create(config_to_dict(ExperimentConfig(name=default_name)))
+    defaults = to_dict(ExperimentConfig(name=default_name))
+    defaults["model"] = {"kind": defaults["model"]["kind"]}  # a file's model: completes from its own kind
+    cfg = OmegaConf.create(defaults)
     named_by_file = False
     for source, data in experiment_layers(chosen):
         named_by_file = named_by_file or (isinstance(data, Mapping) and "name" in data)
@@ -140,15 +133,51 @@ def compose(experiment: str | Path, overrides: Sequence[str] = ()) -> DictConfig
     if parsed.data.dataset and not ({NAME_KEY, RUN_DIR_KEY} & set(command_line.keys())):
         name = dataset_run_name(_raw(cfg, NAME_KEY), default_name, named_by_file, parsed.data.dataset)
         cfg, parsed = _apply(cfg, {NAME_KEY: name}, f"data.dataset {parsed.data.dataset}")
-    validate(parsed)
-    model = model_settings(parsed.model)
-    if "backbone" in model:
-        check_backbone(model["backbone"])
-    settings = config_to_dict(parsed)
-    settings["model"] = model
-    return OmegaConf.create(settings)
+    validate_optim(parsed.optim)
+    validate_trainer(parsed.trainer)
+    backbone = getattr(parsed.model, "backbone", None)
+    if isinstance(backbone, str):
+        check_backbone(backbone)
+    return replace(parsed, data=compose_data(parsed.data))
 
 
-def to_yaml(cfg: DictConfig) -> str:
+def compose_data(
+    base: DataConfig | Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    source: str | None = None,
+    overrides_source: str = COMMAND_LINE,
+) -> DataConfig:
+    """The typed ``data:`` section: schema defaults ← ``base`` ← ``key=value`` overrides, then the pair checks.
+
+    The one composer of a data section: :func:`compose` passes the experiment's, fitted references
+    (``routers.fitted``) and ``evaluate --dataset`` their flags'. Override keys may carry the ``data.`` prefix
+    (``max_train_prompts=1024``, ``data.kfold.k=3``). Errors name ``source`` (``overrides_source`` for an override)
+    and the key, as an experiment's would.
+    """
+    cfg = OmegaConf.create(to_dict(DataConfig()))
+    if base is not None:
+        settings = to_dict(base) if isinstance(base, DataConfig) else base
+        cfg = merge_layer(cfg, settings, source)
+        parse_layer(DataConfig, cfg, "data", source)
+    if overrides:
+        keys = [item.strip().removeprefix("data.") for item in overrides]
+        cfg = merge_layer(cfg, dotlist(keys, overrides_source, "max_train_prompts=1024"), overrides_source)
+        source = overrides_source
+    data = parse_layer(DataConfig, cfg, "data", source)
+    try:
+        validate_data(data)
+    except LookaheadError as exc:
+        raise LookaheadError(f"{source}: {exc}" if source else str(exc)) from None
+    return data
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A typed config (the experiment or a section) as plain YAML-safe data: the one conversion for what needs a
+    dict (``config.yaml``, W&B's config, checkpoint hparams), so they all hold the same values."""
+    return config_to_dict(cfg)
+
+
+def to_yaml(cfg: ExperimentConfig) -> str:
     """The config as YAML, for printing at start and saving in the run directory."""
-    return OmegaConf.to_yaml(cfg, resolve=True)
+    return OmegaConf.to_yaml(OmegaConf.create(to_dict(cfg)), resolve=True)

@@ -7,14 +7,20 @@ training: it needs the device count.
 
 from __future__ import annotations
 
-from lightning_lookahead.config.schema import DataConfig, ExperimentConfig, OptimConfig
+from lightning_lookahead.config.schema import DataConfig, OptimConfig, TrainerConfig
 from lightning_lookahead.errors import LookaheadError
 
+#: Accelerators that Lightning's FSDP strategy runs on (``auto`` is checked when the Trainer is built).
+FSDP_ACCELERATORS = ("auto", "gpu", "cuda")
 
-def validate(cfg: ExperimentConfig) -> None:
-    """Raise a one-line :class:`LookaheadError` naming the first inconsistent pair of settings."""
-    validate_optim(cfg.optim)
-    validate_data(cfg.data)
+
+def validate_trainer(trainer: TrainerConfig, section: str = "trainer") -> None:
+    """FSDP shards over CUDA devices only; an accelerator named otherwise is refused before any model loads."""
+    if trainer.strategy == "fsdp" and str(trainer.accelerator) not in FSDP_ACCELERATORS:
+        raise LookaheadError(
+            f"{section}.strategy=fsdp needs GPUs ({section}.accelerator gpu, cuda or auto on a CUDA machine), "
+            f"got {section}.accelerator={trainer.accelerator}; use {section}.strategy=ddp on CPUs"
+        )
 
 
 def validate_optim(optim: OptimConfig, section: str = "optim") -> None:

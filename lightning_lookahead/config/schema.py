@@ -11,26 +11,37 @@ predictor brings its own. Like ``model:``, the ``data:`` section lives with its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from lightning_lookahead.data.config import FAMILIES, DataConfig, Family, KFoldConfig, Protocol
-from lightning_lookahead.typed import at_least, between, positive
+from lightning_lookahead.models.predictor import PredictorConfig
+from lightning_lookahead.models.registry import parse_model_config
+from lightning_lookahead.typed import at_least, between, parsed_by, positive
 
 __all__ = [
     "FAMILIES",
+    "CallbacksConfig",
+    "CheckpointConfig",
     "DataConfig",
+    "EarlyStoppingConfig",
     "ExperimentConfig",
     "Family",
+    "FsdpConfig",
     "KFoldConfig",
+    "LearningRateMonitorConfig",
     "LoggerConfig",
     "LossConfig",
     "LossName",
     "Monitor",
     "OptimConfig",
     "Precision",
+    "ProgressConfig",
+    "ProgressMode",
     "Protocol",
     "Scheduler",
     "ScoreNorm",
+    "ShardingStrategy",
+    "Strategy",
     "TrainerConfig",
     "WandbConfig",
     "WandbMode",
@@ -43,6 +54,15 @@ ScoreNorm = Literal["min-max", "none", "softmax", "standardization"]
 #: Learning-rate schedules (names of ``transformers.get_scheduler``).
 Scheduler = Literal["cosine", "linear", "constant"]
 WandbMode = Literal["online", "offline", "disabled"]
+#: ``auto``: plain lines when stdout is not a terminal (a log file, CI), else Lightning's bar.
+ProgressMode = Literal["auto", "bar", "lines"]
+#: ``lightning.Trainer(strategy=...)`` choices: ``auto`` (one device, or DDP over several), the DDP variants, and
+#: ``fsdp`` (sharded parameters, gradients and optimiser state for models too large to replicate; GPUs only), which
+#: the recipe builds as Lightning's ``FSDPStrategy`` from ``trainer.fsdp`` (lightning_lookahead.training.strategy).
+Strategy = Literal["auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_find_unused_parameters_true", "fsdp"]
+#: torch FSDP's sharding: everything (``FULL_SHARD``), gradients and optimiser state only (``SHARD_GRAD_OP``),
+#: nothing (``NO_SHARD``: DDP-like), or full sharding inside a node and replication across nodes (``HYBRID_SHARD``).
+ShardingStrategy = Literal["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "HYBRID_SHARD"]
 #: Validation metrics that may choose the checkpoint (all higher-is-better); ``auto``: ``val/avg_mu_n`` where the
 #: validation split mixes benchmarks or domains, else ``val/reward`` (lightning_lookahead.training.validation_mu_n).
 Monitor = Literal["auto", "val/avg_mu_n", "val/reward", "val/normalized_reward", "val/routing_accuracy"]
@@ -93,14 +113,31 @@ class OptimConfig:
 
 
 @dataclass
+class FsdpConfig:
+    """``trainer.strategy=fsdp``: each transformer block of the backbone (its ``_no_split_modules``) is one FSDP unit;
+    checkpoints hold the full state dict, so they load like any other run's."""
+
+    sharding_strategy: ShardingStrategy = "FULL_SHARD"
+    #: Recompute each block's activations in the backward pass: less memory for about a third more compute.
+    activation_checkpointing: bool = False
+    #: Keep the sharded parameters (and their gradients) in CPU memory between uses.
+    cpu_offload: bool = False
+
+
+@dataclass
 class TrainerConfig:
     """Passed to ``lightning.Trainer`` (only the knobs experiments use)."""
 
     max_epochs: int | None = field(default=4, metadata=at_least(-1))  # -1: no limit
     max_steps: int = field(default=-1, metadata=at_least(-1))
     accelerator: str = "auto"
+    #: Processes per machine (each machine's devices); the run spans ``devices × num_nodes`` processes.
     devices: int | str | list[int] = 1
-    strategy: str = "auto"
+    #: Machines the run spans; launch one copy of the command per machine with torchrun or under SLURM
+    #: (docs/training.md, "More than one machine").
+    num_nodes: int = field(default=1, metadata=at_least(1))
+    strategy: Strategy = "auto"
+    fsdp: FsdpConfig = field(default_factory=FsdpConfig)
     precision: Precision = "32-true"
     gradient_clip_val: float | None = field(default=1.0, metadata=at_least(0))
     #: A fraction of an epoch (float) or a number of training batches (int).
@@ -129,15 +166,70 @@ class WandbConfig:
 
 @dataclass
 class LoggerConfig:
+    """The run's loggers (``lightning_lookahead.training.loggers``): each one is switched on or off here."""
+
     wandb: WandbConfig = field(default_factory=WandbConfig)
-    csv: bool = True
+    csv: bool = True  # <run_dir>/csv/metrics.csv, kept across a resume
+    tensorboard: bool = False  # <run_dir>/tensorboard (needs the tensorboard package)
+
+
+@dataclass
+class CheckpointConfig:
+    """``checkpoints/best.ckpt`` (best by ``monitor``: what the test stage scores) and ``checkpoints/last.ckpt``
+    (refreshed every ``checkpoint_every_n_steps`` optimiser steps: what ``resume=last`` restarts from)."""
+
+    best: bool = True
+    last: bool = True
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stop the fit when ``monitor`` (higher is better) has not improved by ``min_delta`` for ``patience``
+    validations (Lightning's ``EarlyStopping``)."""
+
+    patience: int = field(default=3, metadata=at_least(1))
+    min_delta: float = field(default=0.0, metadata=at_least(0))
+
+
+@dataclass
+class LearningRateMonitorConfig:
+    """The learning rate logged to every logger (when there is one)."""
+
+    interval: Literal["step", "epoch"] = "step"
+
+
+@dataclass
+class ProgressConfig:
+    """Training progress: Lightning's bar (``trainer.enable_progress_bar`` too must be on) or plain flushed lines."""
+
+    mode: ProgressMode = "auto"
+
+
+@dataclass
+class CallbacksConfig:
+    """The trainer's callbacks (``lightning_lookahead.training.callbacks``); ``null`` removes one, a mapping adds it.
+
+    The recipe's own validation-µn callback is not listed: ``monitor: auto`` and the results read what it logs.
+    """
+
+    checkpoint: CheckpointConfig | None = field(default_factory=CheckpointConfig)
+    early_stopping: EarlyStoppingConfig | None = None
+    lr_monitor: LearningRateMonitorConfig | None = field(default_factory=LearningRateMonitorConfig)
+    progress: ProgressConfig | None = field(default_factory=ProgressConfig)
+
+
+def _default_model() -> PredictorConfig:
+    return parse_model_config({"kind": "mlm"})
 
 
 @dataclass
 class ExperimentConfig:
-    """The whole experiment; ``model`` is checked separately against the predictor's own config."""
+    """The whole experiment; ``model`` is parsed against the config of the predictor ``model.kind`` names."""
 
     name: str = "experiment"
+    #: What a reader of the run should know (how to read its numbers, what to quote instead): printed under the
+    #: results, written to results.md and results.json, and the W&B run's notes.
+    notes: str | None = None
     seed: int = field(default=42, metadata=at_least(0))
     run_dir: str = "runs/${name}"
     resume: str | None = None  # null | last | path/to.ckpt
@@ -145,9 +237,10 @@ class ExperimentConfig:
     monitor: Monitor = "auto"
     #: How often last.ckpt is refreshed (what resume=last restarts from), in optimiser steps.
     checkpoint_every_n_steps: int = field(default=50, metadata=at_least(1))
-    model: dict[str, Any] = field(default_factory=lambda: {"kind": "mlm"})
+    model: PredictorConfig = field(default_factory=_default_model, metadata=parsed_by(parse_model_config))
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)

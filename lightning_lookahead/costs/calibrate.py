@@ -1,6 +1,6 @@
 """Fit λ (penalty rule) or τ (threshold rule) so routing meets a target mean cost or a candidate's share of prompts.
 
-Pure numpy over a score matrix the router already produced; every decision goes through :func:`costs.rules.choose`,
+Pure numpy over a score matrix the router already produced; every decision goes through ``DecisionRule.choose``
 so a fitted value means exactly what ``route``/``serve`` will do with it.
 
 Why bisection is enough for a cost target: with one cost per candidate, the penalty rule's chosen cost per prompt
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lightning_lookahead.costs.rules import choose, top_choice_probabilities
+from lightning_lookahead.costs.rules import ARGMAX, DecisionRule, top_choice_probabilities
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.metrics.bootstrap import paired_bootstrap
 
@@ -87,11 +87,7 @@ class _Problem:
         self.probabilities = top_choice_probabilities(self.scores)
 
     def decide(self, rule: Rule, value: float) -> np.ndarray:
-        if rule == "penalty":
-            return choose(self.scores, self.costs, rule="penalty", lam=value, probabilities=self.probabilities)
-        if rule == "threshold":
-            return choose(self.scores, self.costs, rule="threshold", tau=value, probabilities=self.probabilities)
-        raise LookaheadError(f"calibration fits the penalty or threshold rule, not {rule!r}")
+        return knob_rule(rule, value).choose(self.scores, self.costs, probabilities=self.probabilities)
 
     def mean_cost(self, rule: Rule, value: float) -> float:
         return float(self.costs[self.decide(rule, value)].mean())
@@ -112,6 +108,15 @@ class _Problem:
         """(quality end, cheap end): λ = 0 is the argmax decision; for the threshold rule it is τ = 1."""
         lo, hi = self.knob_range(rule)
         return (lo, hi) if rule == "penalty" else (hi, lo)
+
+
+def knob_rule(rule: Rule, value: float, costs: tuple[float, ...] | None = None) -> DecisionRule:
+    """The decision rule of a fitted knob: λ of the penalty rule or τ of the threshold rule."""
+    if rule == "penalty":
+        return DecisionRule("penalty", lam=value, costs=costs)
+    if rule == "threshold":
+        return DecisionRule("threshold", tau=value, costs=costs)
+    raise LookaheadError(f"calibration fits the penalty or threshold rule, not {rule!r}")
 
 
 def _names(candidates: list[str] | None, n: int) -> list[str]:
@@ -288,7 +293,7 @@ def heldout_report(
     95% intervals, each candidate's share, and the argmax decision's cost and shares for reference."""
     prob = _Problem(scores, costs)
     chosen = prob.decide(fit.rule, fit.value)
-    argmax = choose(prob.scores, rule="argmax")
+    argmax = ARGMAX.choose(prob.scores)
     cost, argmax_cost = prob.costs[chosen], prob.costs[argmax]
     ones = np.ones_like(cost)
     saving = paired_bootstrap((argmax_cost, ones, 1.0), (cost, ones, 1.0), resamples=resamples, seed=seed)

@@ -1,9 +1,9 @@
 """Decision rules that turn a router's score matrix (and, optionally, candidate costs) into one choice per prompt.
 
-Every rule reads the same (prompts × candidates) matrix every router produces (docs/architecture.md), so cost-awareness
-is a property of the decision, not of the router:
+A :class:`DecisionRule` holds one rule with its settings. Every rule reads the same (prompts × candidates) matrix
+every router produces (docs/architecture.md), so cost-awareness is a property of the decision, not of the router:
 
-- ``argmax``: the paper's quality-only rule, ``argmax_j s_j`` (first index on ties).
+- ``argmax``: the paper's quality-only rule, ``argmax_j s_j`` (first index on ties; a NaN score is never chosen).
 - ``penalty``: ``argmax_j p_j − λ·cost_j``, with ``p`` the probability that candidate j is a top choice. Using
   probabilities rather than raw logits puts every router on the same [0, 1] scale, so one λ means the same trade-off
   for all of them. λ is in probability per cost unit; the cost sweep passes costs in USD per 1,000 prompts, so with
@@ -13,11 +13,14 @@ is a property of the decision, not of the router:
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.metrics.decision import decide
 
 Rule = Literal["argmax", "penalty", "threshold"]
 RULES: tuple[str, ...] = ("argmax", "penalty", "threshold")
@@ -57,37 +60,70 @@ def _costs(costs: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     return c
 
 
-def choose(
-    scores: np.ndarray,
-    costs: np.ndarray | None = None,
-    *,
-    rule: Rule = "argmax",
-    lam: float = 0.0,
-    tau: float = 0.5,
-    probabilities: np.ndarray | None = None,
-) -> np.ndarray:
-    """Chosen candidate index per prompt (int64, shape (n,)).
+@dataclass(frozen=True)
+class DecisionRule:
+    """How scores become one choice per prompt: ``rule`` with its λ or τ, over ``costs`` when the rule carries them.
 
-    ``costs`` is (C,) per candidate or (n, C) per prompt (e.g. real response lengths × price); ``probabilities``
-    defaults to ``sigmoid(scores)``. Ties go to the lowest index, as in the paper's numpy argmax.
+    The one model of a routing setting: the server's ``router:…`` models, a calibration in ``calibrations.json``,
+    a bulk run's settings and ``TrainedRouter.route`` all hold one. Frozen and hashable, so requests whose rules are
+    equal share routing calls. ``costs`` is the (C,) expected USD per 1,000 prompts in the router's candidate order
+    that the rule was set for (a calibration keeps the costs it was fitted with); None when the caller passes costs
+    per call (``choose(..., costs=)``, e.g. each prompt's own length × price) or for the argmax.
     """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 2:
-        raise LookaheadError(f"score matrix must be 2-D (prompts × candidates), got shape {s.shape}")
-    if rule == "argmax":
-        return np.argmax(s, axis=1).astype(np.int64)
-    p = top_choice_probabilities(s) if probabilities is None else np.asarray(probabilities, dtype=np.float64)
-    c = _costs(costs, s.shape)
-    if rule == "penalty":
-        if lam < 0:
-            raise LookaheadError(f"λ must be ≥ 0, got {lam}")
-        return np.argmax(p - lam * c, axis=1).astype(np.int64)
-    if rule == "threshold":
-        if not 0.0 <= tau <= 1.0:
-            raise LookaheadError(f"τ must be in [0, 1], got {tau}")
-        ok = p >= tau
-        masked = np.where(ok, c, np.inf)
-        cheapest = np.argmin(masked, axis=1)
-        fallback = np.argmax(p, axis=1)
-        return np.where(ok.any(axis=1), cheapest, fallback).astype(np.int64)
-    raise LookaheadError(f"unknown decision rule {rule!r} (valid: {', '.join(RULES)})")
+
+    rule: Rule = "argmax"
+    lam: float = 0.0
+    tau: float = 0.5
+    costs: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise LookaheadError(f"unknown decision rule {self.rule!r} (valid: {', '.join(RULES)})")
+        object.__setattr__(self, "lam", float(self.lam))
+        object.__setattr__(self, "tau", float(self.tau))
+        if not (math.isfinite(self.lam) and self.lam >= 0):
+            raise LookaheadError(f"λ must be ≥ 0, got {self.lam}")
+        if not 0.0 <= self.tau <= 1.0:
+            raise LookaheadError(f"τ must be in [0, 1], got {self.tau}")
+        if self.costs is not None:
+            costs = tuple(float(c) for c in self.costs)
+            if not all(math.isfinite(c) and c >= 0 for c in costs):
+                raise LookaheadError(f"costs must be finite and ≥ 0, got {list(costs)}")
+            object.__setattr__(self, "costs", costs)
+
+    @property
+    def needs_costs(self) -> bool:
+        return self.rule != "argmax"
+
+    def choose(
+        self, scores: np.ndarray, costs: np.ndarray | None = None, *, probabilities: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Chosen candidate index per prompt (int64, shape (n,)).
+
+        ``costs`` (C,) or (n, C) replaces the rule's own for this call; ``probabilities`` defaults to
+        ``sigmoid(scores)``. Every argmax here is :func:`~lightning_lookahead.metrics.decision.decide` (ties to the
+        lowest index, NaN never chosen, an all-NaN row an error), so a rule decides as the benchmark metrics do.
+        """
+        s = np.asarray(scores, dtype=np.float64)
+        if s.ndim != 2:
+            raise LookaheadError(f"score matrix must be 2-D (prompts × candidates), got shape {s.shape}")
+        if self.rule == "argmax":
+            return decide(s)
+        p = top_choice_probabilities(s) if probabilities is None else np.asarray(probabilities, dtype=np.float64)
+        c = _costs(self.costs if costs is None else costs, s.shape)
+        if self.rule == "penalty":
+            return decide(p - self.lam * c)
+        ok = p >= self.tau  # NaN is never ≥ τ
+        cheapest = np.argmin(np.where(ok, c, np.inf), axis=1)
+        return np.where(ok.any(axis=1), cheapest, decide(p)).astype(np.int64)
+
+    def to_json(self) -> dict[str, Any]:
+        """``rule``, ``lam``, ``tau`` (and ``costs`` when the rule carries them): the keys the files have always had."""
+        out: dict[str, Any] = {"rule": self.rule, "lam": self.lam, "tau": self.tau}
+        if self.costs is not None:
+            out["costs"] = list(self.costs)
+        return out
+
+
+#: The paper's quality-only rule.
+ARGMAX = DecisionRule()

@@ -21,7 +21,7 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from lightning_lookahead.costs.prices import PriceTable
-from lightning_lookahead.costs.rules import ScoreKind, choose, top_choice_probabilities
+from lightning_lookahead.costs.rules import ARGMAX, DecisionRule, ScoreKind, top_choice_probabilities
 from lightning_lookahead.costs.token_counts import TokenCounter, cost_matrix, expected_cost_matrix
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
@@ -207,19 +207,21 @@ def route_points(
         cost, quality, per_bench = problem.measure(choices)
         return Point(name, rule, param, cost, quality, per_bench)
 
-    points = [point("argmax", None, {b: choose(m, rule="argmax") for b, m in matrices.items()})]
+    points = [point("argmax", None, {b: ARGMAX.choose(m) for b, m in matrices.items()})]
     if not curve:
         return points
     probs = {b: probabilities(m, kind) for b, m in matrices.items()}
     expected = {b: problem.terms[b].expected_cost for b in matrices}
     for lam in lambda_grid(probs, expected, grid):
         choices = {
-            b: choose(m, expected[b], rule="penalty", lam=lam, probabilities=probs[b]) for b, m in matrices.items()
+            b: DecisionRule("penalty", lam=lam).choose(m, expected[b], probabilities=probs[b])
+            for b, m in matrices.items()
         }
         points.append(point("penalty", float(lam), choices))
     for tau in tau_grid(probs, grid):
         choices = {
-            b: choose(m, expected[b], rule="threshold", tau=tau, probabilities=probs[b]) for b, m in matrices.items()
+            b: DecisionRule("threshold", tau=tau).choose(m, expected[b], probabilities=probs[b])
+            for b, m in matrices.items()
         }
         points.append(point("threshold", float(tau), choices))
     return points

@@ -10,13 +10,13 @@ No torch here: the server and the CLI read this before any model loads.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from lightning_lookahead.costs.rules import DecisionRule
 from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.errors import DataError, LookaheadError
 
@@ -24,20 +24,16 @@ CALIBRATIONS_FILE = "calibrations.json"
 FORMAT_VERSION = 1
 #: Names that are not valid: ``router:<name>`` must not collide with ``router:λ=...`` / ``router:lambda=...``.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-Rule = Literal["penalty", "threshold"]
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """One named setting: ``rule`` with ``lam`` (penalty) or ``tau`` (threshold) over ``costs`` per candidate."""
+    """One named setting: a penalty or threshold :class:`DecisionRule` with the candidate costs it was fitted with."""
 
     name: str
-    rule: Rule
     candidates: tuple[str, ...]
-    #: (C,) expected USD per 1,000 requests per candidate, in ``candidates`` order, that the value was fitted with.
-    costs: tuple[float, ...]
-    lam: float = 0.0
-    tau: float = 0.5
+    #: The rule, its λ or τ, and (C,) expected USD per 1,000 requests per candidate, in ``candidates`` order.
+    decision: DecisionRule
     #: What was asked for, e.g. ``{"cost": 2.5}`` (USD per 1,000) or ``{"share": {"model": "X", "p": 0.2}}``.
     target: dict[str, Any] = field(default_factory=dict)
     #: What the setting reached on the held-out part of the log, with its interval and the log's sizes.
@@ -46,20 +42,42 @@ class Calibration:
 
     def __post_init__(self) -> None:
         check_name(self.name)
-        if self.rule not in ("penalty", "threshold"):
-            raise LookaheadError(f"calibration {self.name!r}: rule must be penalty or threshold, got {self.rule!r}")
-        if len(self.costs) != len(self.candidates):
-            n_costs, n_candidates = len(self.costs), len(self.candidates)
+        rule = self.decision
+        if rule.rule not in ("penalty", "threshold"):
+            raise LookaheadError(f"calibration {self.name!r}: rule must be penalty or threshold, got {rule.rule!r}")
+        if rule.costs is None or len(rule.costs) != len(self.candidates):
+            n_costs, n_candidates = len(rule.costs or ()), len(self.candidates)
             raise LookaheadError(f"calibration {self.name!r}: {n_costs} costs for {n_candidates} candidates")
-        if not all(math.isfinite(c) and c >= 0 for c in self.costs):
-            raise LookaheadError(f"calibration {self.name!r}: costs must be finite and ≥ 0")
-        if not (math.isfinite(self.lam) and self.lam >= 0 and 0.0 <= self.tau <= 1.0):
-            raise LookaheadError(f"calibration {self.name!r}: needs λ ≥ 0 and 0 ≤ τ ≤ 1")
+
+    @property
+    def costs(self) -> tuple[float, ...]:
+        assert self.decision.costs is not None  # checked when made
+        return self.decision.costs
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["candidates"], out["costs"] = list(self.candidates), list(self.costs)
-        return out
+        """The file's entry (format 1: ``rule``, ``candidates``, ``costs``, ``lam``, ``tau`` side by side)."""
+        rule = self.decision
+        out = {"name": self.name, "rule": rule.rule, "candidates": list(self.candidates), "costs": list(self.costs)}
+        out |= {"lam": rule.lam, "tau": rule.tau}
+        return {**out, "target": self.target, "achieved": self.achieved, "created": self.created}
+
+    @classmethod
+    def from_json(cls, name: str, entry: Mapping[str, Any]) -> Calibration:
+        """An entry of the file (KeyError: a missing field; TypeError, ValueError or LookaheadError: a bad one)."""
+        rule = DecisionRule(
+            entry["rule"],
+            lam=float(entry.get("lam", 0.0)),
+            tau=float(entry.get("tau", 0.5)),
+            costs=tuple(float(c) for c in entry["costs"]),
+        )
+        return cls(
+            name=str(name),
+            candidates=tuple(str(c) for c in entry["candidates"]),
+            decision=rule,
+            target=dict(entry.get("target") or {}),
+            achieved=dict(entry.get("achieved") or {}),
+            created=str(entry.get("created", "")),
+        )
 
 
 def check_name(name: str) -> str:
@@ -97,17 +115,7 @@ def load_calibrations(home: str | Path | None, candidates: Sequence[str] | None 
         if not isinstance(entry, dict):
             raise DataError(path, "expected an object", key=f"calibrations.{name}")
         try:
-            cal = Calibration(
-                name=str(name),
-                rule=entry["rule"],
-                candidates=tuple(str(c) for c in entry["candidates"]),
-                costs=tuple(float(c) for c in entry["costs"]),
-                lam=float(entry.get("lam", 0.0)),
-                tau=float(entry.get("tau", 0.5)),
-                target=dict(entry.get("target") or {}),
-                achieved=dict(entry.get("achieved") or {}),
-                created=str(entry.get("created", "")),
-            )
+            cal = Calibration.from_json(str(name), entry)
         except KeyError as exc:
             raise DataError(path, f"missing field {exc.args[0]!r}", key=f"calibrations.{name}") from None
         except (TypeError, ValueError, LookaheadError) as exc:

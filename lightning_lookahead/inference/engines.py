@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from lightning_lookahead.errors import LookaheadError, unknown_name
+from lightning_lookahead.extras import require_extra
 from lightning_lookahead.inference.engine_names import ENGINES
 from lightning_lookahead.models.predictor import NetworkOutput, Predictor
 from lightning_lookahead.models.scoring import network_device
@@ -58,6 +59,7 @@ def apply_engine(predictor: Predictor, engine: str) -> tuple[nn.Module, str]:
         return network, engine
     if engine == "bf16":
         return AutocastNetwork(network, device.type).eval(), engine
+    require_extra("onnx", f"engine {engine!r}")
     from lightning_lookahead.inference.onnx_engine import onnx_network
 
     return onnx_network(predictor, quantized=engine == "onnx-int8"), engine

@@ -12,16 +12,16 @@ same path the training recipe's test stage uses.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from lightning_lookahead.costs.rules import choose, top_choice_probabilities
+from lightning_lookahead.bundle.decisions import RouteDecision, decide
+from lightning_lookahead.costs.rules import ARGMAX, DecisionRule
 from lightning_lookahead.data.inputs import example_row, prompt_row
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.engine_names import EXACT_ENGINE
@@ -30,27 +30,12 @@ from lightning_lookahead.models.predictor import Predictor
 from lightning_lookahead.models.scoring import network_device, score_features
 from lightning_lookahead.routers.base import Router
 
+if TYPE_CHECKING:
+    from lightning_lookahead.bundle.router import BundleRouter
+
 log = logging.getLogger(__name__)
 
 CHECKPOINTS: tuple[str, ...] = ("best", "last")
-
-
-@dataclass(frozen=True)
-class RouteDecision:
-    """One prompt's routing decision with every candidate's raw score and top-choice probability."""
-
-    model: str
-    index: int
-    scores: dict[str, float]
-    probabilities: dict[str, float]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "index": self.index,
-            "scores": dict(self.scores),
-            "probabilities": dict(self.probabilities),
-        }
 
 
 @dataclass(frozen=True)
@@ -205,6 +190,21 @@ class TrainedRouter(Router):
         router.use_engine(engine)
         return router
 
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, **kwargs: Any) -> TrainedRouter | BundleRouter:
+        """A router folder or a Hugging Face Hub id of one (``huggingface_hub.snapshot_download``, which honours
+        ``HF_HUB_OFFLINE`` and the cache). An ONNX bundle loads as the light
+        :class:`~lightning_lookahead.bundle.router.BundleRouter` (same ``score`` / ``route`` / ``decide``); anything
+        else as :meth:`from_checkpoint` with ``kwargs``."""
+        from lightning_lookahead.bundle.hub import resolve_router_path
+        from lightning_lookahead.bundle.layout import is_bundle
+        from lightning_lookahead.bundle.router import BundleRouter
+
+        path = resolve_router_path(name_or_path)
+        if is_bundle(path):
+            return BundleRouter(path)
+        return cls.from_checkpoint(path, **kwargs)
+
     def use_engine(self, engine: str) -> None:
         """Score through ``engine`` from now on (the predictor's own network is kept, untouched); ``self.engine``
         names what it resolved to (``auto`` → bf16 or fp32)."""
@@ -286,41 +286,19 @@ class TrainedRouter(Router):
         prompts: Sequence[str],
         *,
         batch_size: int = 32,
-        rule: str = "argmax",
-        lam: float = 0.0,
-        tau: float = 0.5,
+        rule: DecisionRule = ARGMAX,
         costs: np.ndarray | None = None,
         progress: bool = False,
     ) -> list[RouteDecision]:
-        """One decision per prompt: ``costs.rules.choose`` on the scores (``costs``: (C,) or (n, C) expected cost)."""
+        """One decision per prompt by ``rule`` (``costs``: (C,) or (n, C) expected cost, replacing the rule's own)."""
         scores = self.score(prompts, batch_size=batch_size, progress=progress)
-        return self.decide(scores, rule=rule, lam=lam, tau=tau, costs=costs)
+        return self.decide(scores, rule=rule, costs=costs)
 
     def decide(
-        self,
-        scores: np.ndarray,
-        *,
-        rule: str = "argmax",
-        lam: float = 0.0,
-        tau: float = 0.5,
-        costs: np.ndarray | None = None,
+        self, scores: np.ndarray, *, rule: DecisionRule = ARGMAX, costs: np.ndarray | None = None
     ) -> list[RouteDecision]:
         """Scores (n, C) of this router → one :class:`RouteDecision` per row (the rule as in :meth:`route`)."""
-        if costs is not None and np.asarray(costs).shape[-1:] != (len(self.candidates),):
-            raise LookaheadError(
-                f"costs must have one entry per candidate ({len(self.candidates)}), got shape {np.asarray(costs).shape}"
-            )
-        chosen = choose(scores, costs, rule=rule, lam=lam, tau=tau)  # type: ignore[arg-type]
-        probs = top_choice_probabilities(scores)
-        return [
-            RouteDecision(
-                model=self.candidates[int(j)],
-                index=int(j),
-                scores={c: _finite(s) for c, s in zip(self.candidates, row, strict=True)},
-                probabilities={c: _finite(p) for c, p in zip(self.candidates, prob, strict=True)},
-            )
-            for j, row, prob in zip(chosen, scores, probs, strict=True)
-        ]
+        return decide(self.candidates, scores, rule=rule, costs=costs)
 
     def score_matrix(self, examples: Sequence[Any], candidates: Sequence[str]) -> np.ndarray:
         """Router interface (``evaluate_router``): full examples, responses included, columns in ``candidates``
@@ -334,10 +312,3 @@ class TrainedRouter(Router):
         progress = self.progress and len(rows) > self.batch_size
         scores = self.score_rows(rows, batch_size=self.batch_size, progress=progress)
         return scores[:, [self.candidates.index(c) for c in wanted]]
-
-
-def _finite(value: Any) -> float:
-    x = float(value)
-    if not math.isfinite(x):
-        raise LookaheadError(f"the router produced a non-finite score ({x}); the weights may be corrupt")
-    return x

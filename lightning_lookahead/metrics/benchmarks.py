@@ -1,10 +1,10 @@
 """Benchmark metrics: pure functions of (examples, choices), METHOD §10.
 
-Every router ends in a score matrix; :func:`decide` turns it into one candidate index per prompt and the functions
-below score those choices on each benchmark. Nothing here reads files: the readers put everything a metric needs
-on :class:`RoutingExample` (raw scores plus ``extras``). Defaults follow the paper's conventions, which reproduce
-METHOD §12 exactly (MT-Bench keeps −1 judgments, an Arena-Hard null verdict is three baseline wins, ties go to the
-first candidate); the upstream benchmarks' own conventions are opt-in keyword options.
+Every router ends in a score matrix; :func:`decide` (metrics/decision.py) turns it into one candidate index per
+prompt and the functions below score those choices on each benchmark. Nothing here reads files: the readers put
+everything a metric needs on :class:`RoutingExample` (raw scores plus ``extras``). Defaults follow the paper's
+conventions, which reproduce METHOD §12 exactly (MT-Bench keeps −1 judgments, an Arena-Hard null verdict is three
+baseline wins, ties go to the first candidate); the upstream benchmarks' own conventions are opt-in keyword options.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from lightning_lookahead.data.schema import BENCHMARKS, RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.metrics.alpaca_lc import LCResult, length_controlled_win_rate
+from lightning_lookahead.metrics.decision import decide as decide  # the one argmax; callers import it from here
 from lightning_lookahead.metrics.normalize import normalize_scores
 
 Choices = Sequence[int] | np.ndarray
@@ -51,23 +52,6 @@ _NULL_WEIGHT = 3
 
 
 # --------------------------------------------------------------------------------------------------- validation
-
-
-def decide(score_matrix: np.ndarray | torch.Tensor | Sequence[Sequence[float]]) -> np.ndarray:
-    """The quality-only decision rule: per row, the index of the highest score, ties to the first index.
-
-    This is numpy's argmax, the paper's rule for oracle labels, training metrics and test decisions alike. NaN is
-    rejected because argmax would silently pick it.
-    """
-    if isinstance(score_matrix, torch.Tensor):
-        score_matrix = score_matrix.detach().cpu().numpy()
-    matrix = np.asarray(score_matrix, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[1] == 0:
-        raise LookaheadError(f"decide expects a (prompts, candidates) score matrix, got shape {matrix.shape}")
-    if np.isnan(matrix).any():
-        rows = np.flatnonzero(np.isnan(matrix).any(axis=1))
-        raise LookaheadError(f"score matrix has NaN in {rows.size} row(s), first at row {int(rows[0])}")
-    return np.argmax(matrix, axis=1).astype(np.int64)
 
 
 def check_choices(choices: Choices, n_examples: int, n_candidates: int | Sequence[int], where: str) -> np.ndarray:
@@ -108,11 +92,18 @@ def _chosen_scores(examples: Sequence[RoutingExample], choices: np.ndarray) -> n
     return np.array([e.scores[c] for e, c in zip(examples, choices, strict=True)], dtype=np.float64)
 
 
-def _extra(example: RoutingExample, key: str, where: str) -> Any:
-    """A required ``extras`` field, with an error naming the prompt when the reader did not provide it."""
+def _extra(example: RoutingExample, key: str, where: str, what: str) -> Any:
+    """A required per-candidate ``extras`` field (one entry per candidate), with an error naming the prompt when the
+    reader did not provide it or gave it for another pool size; ``what`` names the entries in that error."""
     if key not in example.extras:
         raise LookaheadError(f"{where}: prompt {example.prompt_id!r} lacks extras[{key!r}]")
-    return example.extras[key]
+    value = example.extras[key]
+    if len(value) != len(example.scores):
+        raise LookaheadError(
+            f"{where}: prompt {example.prompt_id!r} has {what} for {len(value)} candidates, "
+            f"expected {len(example.scores)}"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------------------------------- AlpacaEval
@@ -184,12 +175,7 @@ def arena_hard_metrics(
     wins = ties = losses = 0
     n_null = n_dropped = 0
     for example, j in zip(examples, c, strict=True):
-        games = _extra(example, "games", where)
-        if len(games) != len(example.scores):
-            raise LookaheadError(
-                f"{where}: prompt {example.prompt_id!r} has games for {len(games)} candidates, "
-                f"expected {len(example.scores)}"
-            )
+        games = _extra(example, "games", where, "games")
         if len(games[j]) != 2:
             raise LookaheadError(
                 f"{where}: prompt {example.prompt_id!r} candidate {j}: expected 2 game verdicts, got {len(games[j])}"
@@ -244,12 +230,7 @@ def mt_bench_metrics(examples: Sequence[RoutingExample], choices: Choices, *, dr
     by_category: dict[str, tuple[list[float], list[float]]] = {}
     n_unparsed = 0
     for example, j in zip(examples, c, strict=True):
-        turn_scores = _extra(example, "turn_scores", where)
-        if len(turn_scores) != len(example.scores):
-            raise LookaheadError(
-                f"{where}: prompt {example.prompt_id!r} has turn scores for {len(turn_scores)} candidates, "
-                f"expected {len(example.scores)}"
-            )
+        turn_scores = _extra(example, "turn_scores", where, "turn scores")
         pair = turn_scores[j]
         if len(pair) != 2 or not all(isinstance(t, numbers.Real) and not isinstance(t, bool) for t in pair):
             raise LookaheadError(f"{where}: prompt {example.prompt_id!r} candidate {j}: expected 2 numeric turn scores")

@@ -61,6 +61,18 @@ class FittedRouter(Router):
 
 
 @dataclass
+class StoredScoresRouter(Router):
+    """Score matrices computed earlier (a run's ``scores.npz``), looked up by benchmark: studies re-evaluate saved
+    runs through the one evaluation path without loading a model."""
+
+    name: str
+    scores: dict[str, np.ndarray]
+
+    def score_matrix(self, examples: Sequence[RoutingExample], candidates: Sequence[str]) -> np.ndarray:
+        return self.scores[examples[0].benchmark]
+
+
+@dataclass
 class OracleRouter(Router):
     """The true test scores: an upper bound that no deployable router reaches."""
 

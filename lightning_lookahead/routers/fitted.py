@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning_lookahead.config.compose import compose_data
 from lightning_lookahead.config.schema import DataConfig
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
@@ -38,17 +39,11 @@ def fit_data_config(
     fold: int | None = None,
     overrides: Sequence[str] = (),
 ) -> DataConfig:
-    """The data section (schema defaults) for fitting: family, protocol, fold, then ``key=value`` overrides.
+    """The data section for fitting (``evaluate --fit-family/--fit-protocol/--fold/--fit-set``).
 
-    Overrides name data keys with or without the ``data.`` prefix (``max_train_prompts=1024``, ``kfold.k=3``). They
-    are checked as an experiment's ``data:`` is (:mod:`lightning_lookahead.config.layers`), with the same errors.
+    Schema defaults ← family, protocol, fold ← ``key=value`` overrides, through
+    :func:`~lightning_lookahead.config.compose.compose_data` (the experiments' composer), with the same errors.
     """
-    from omegaconf import OmegaConf
-
-    from lightning_lookahead.config.cross_field import validate_data
-    from lightning_lookahead.config.layers import dotlist, merge_layer, parse_layer
-    from lightning_lookahead.typed import config_to_dict
-
     if fold is not None and protocol != "kfold":
         raise LookaheadError(f"--fold {fold} needs --fit-protocol kfold (the paper protocol has no folds)")
     settings: dict[str, Any] = {
@@ -59,28 +54,18 @@ def fit_data_config(
     }
     if fold is not None:
         settings["kfold"] = {"fold": fold}
-    cfg = merge_layer(OmegaConf.create(config_to_dict(DataConfig())), settings, None)
-    parse_layer(DataConfig, cfg, "data", None)
-    keys = [item.strip().removeprefix("data.") for item in overrides]
-    cfg = merge_layer(cfg, dotlist(keys, "--fit-set", "max_train_prompts=1024"), "--fit-set")
-    data = parse_layer(DataConfig, cfg, "data", "--fit-set")
-    validate_data(data)
-    return data
+    return compose_data(settings, overrides, overrides_source="--fit-set")
 
 
 def fit_for_evaluation(
     routers: Sequence[FittedRouter],
     benchmarks: Mapping[str, list[RoutingExample]],
+    data: DataConfig,
     *,
-    data_dir: str | Path,
-    candidates: Sequence[str],
-    family: str = "code",
-    protocol: str = "paper",
-    fold: int | None = None,
-    overrides: Sequence[str] = (),
     embedder: str | None = None,
 ) -> dict[str, list[RoutingExample]]:
-    """Fit ``routers`` on the family's training split and return the benchmark items to evaluate every router on.
+    """Fit ``routers`` on the training split ``data`` makes (:func:`fit_data_config`) and return the benchmark items
+    to evaluate every router on.
 
     Benchmarks of the fitted family are replaced by the split's test items: under ``kfold`` that is the held-out fold
     only (nothing is scored on prompts a router was fitted on), under ``paper`` the whole benchmark (or its
@@ -88,12 +73,11 @@ def fit_for_evaluation(
     """
     from lightning_lookahead.data.splits import make_splits
 
-    cfg = fit_data_config(data_dir, candidates, family=family, protocol=protocol, fold=fold, overrides=overrides)
-    splits = make_splits(cfg, Path(cfg.data_dir))
-    shared = default_embedder(embedder, Path(cfg.cache_dir) / "embeddings")
-    source: dict[str, Any] = {"family": cfg.family, "protocol": cfg.protocol}
-    if cfg.protocol == "kfold":
-        source.update(fold=cfg.kfold.fold, k=cfg.kfold.k)
+    splits = make_splits(data, Path(data.data_dir))
+    shared = default_embedder(embedder, Path(data.cache_dir) / "embeddings")
+    source: dict[str, Any] = {"family": data.family, "protocol": data.protocol}
+    if data.protocol == "kfold":
+        source.update(fold=data.kfold.fold, k=data.kfold.k)
     for router in routers:
         if isinstance(router, EmbeddingRouter):
             router.embedder = router.embedder or shared

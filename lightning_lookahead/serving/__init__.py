@@ -1,7 +1,28 @@
-"""An OpenAI-compatible routing server: route each chat request, forward it to the chosen candidate's backend."""
+"""An OpenAI-compatible routing server: route each chat request, forward it to the chosen candidate's backend.
 
-from lightning_lookahead.backends import Backend, load_backends
-from lightning_lookahead.serving.app import LoadedRouter, ServerSettings, create_app
-from lightning_lookahead.serving.launch import ServeSpec, serve
+The names below are imported on first use, so the command-line parser can read the serve options
+(``serving.settings``) without importing fastapi or torch.
+"""
 
-__all__ = ["Backend", "LoadedRouter", "ServeSpec", "ServerSettings", "create_app", "load_backends", "serve"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Backend": "lightning_lookahead.backends",
+    "load_backends": "lightning_lookahead.backends",
+    "LoadedRouter": "lightning_lookahead.serving.app",
+    "create_app": "lightning_lookahead.serving.app",
+    "ServeSpec": "lightning_lookahead.serving.settings",
+    "ServerSettings": "lightning_lookahead.serving.settings",
+    "serve": "lightning_lookahead.serving.launch",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

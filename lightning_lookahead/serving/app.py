@@ -42,7 +42,8 @@ from lightning_lookahead.serving.metrics import ServerMetrics
 from lightning_lookahead.serving.middleware import LOG_SCOPE_KEY, AdmissionMiddleware, BodyLimitMiddleware
 from lightning_lookahead.serving.requestlog import REQUEST_ID_HEADER, RequestLog, request_id
 from lightning_lookahead.serving.routing import UNKNOWN, ModelCatalog, Target
-from lightning_lookahead.serving.schemas import ChatCompletionRequest, LookaheadOptions, RouteOn
+from lightning_lookahead.serving.schemas import ChatCompletionRequest, LookaheadOptions
+from lightning_lookahead.serving.settings import ServerSettings
 from lightning_lookahead.serving.upstream import Forwarder
 from lightning_lookahead.version import __version__
 
@@ -56,34 +57,6 @@ MODEL_HEADER = "x-lookahead-model"
 RETURN_SCORES_HEADER = "x-lookahead-return-scores"
 SCORES_HEADER = "x-lookahead-scores"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """Server-wide options; per-backend timeouts live in backends.yaml."""
-
-    #: Bearer token required on /v1/* (None: no auth). /health, /ready and /metrics stay open for probes/scrapers.
-    api_key: str | None = None
-    #: Largest request body accepted, counted as it arrives (so a missing or false Content-Length does not help).
-    max_body_bytes: int = 4 * 1024 * 1024
-    #: Which user text to route on: the first user turn (default), the last one, or all of them joined.
-    route_on: RouteOn = "first"
-    #: Most prompts in one routing call when requests arrive together.
-    max_batch: int = 32
-    #: Whether ``model: <candidate>`` skips routing and goes straight to that candidate's backend.
-    allow_direct: bool = True
-    #: Connection pool size towards all backends together.
-    max_connections: int = 512
-    #: (C,) expected USD per 1,000 requests for the candidates whose backend sets no ``cost`` (NaN: none); None: no
-    #: such fallback. Cost-aware models are refused (400 ``costs_not_configured``) unless every candidate has a cost.
-    default_costs: np.ndarray | None = None
-    #: Chat requests handled at once by this process (routing, forwarding, streaming); more get 503 ``overloaded``.
-    max_in_flight: int = 256
-    #: Prompts waiting for a routing call; more get 503 ``overloaded`` (bounds the routing delay when the router is
-    #: the bottleneck).
-    max_queue: int = 128
-    #: Worker processes serving this port (``/ready`` waits for all of them in multiprocess mode).
-    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -118,6 +91,9 @@ class _State:
         self.load_error: str | None = None
         self.in_flight = 0
         self.started = time.monotonic()
+        #: Loads the router in the lifespan (None: it was installed when the app was made).
+        self.loader: RouterLoader | None = None
+        self.on_load_error: Callable[[str], None] | None = None
 
     def install(self, loaded: LoadedRouter) -> None:
         """Check and adopt a loaded router (LookaheadError for a mismatch); ``start`` begins routing."""
@@ -190,107 +166,24 @@ def create_app(
     settings = settings or ServerSettings()
     if (router is None) == (loader is None) or (router is not None and backends is None):
         raise ValueError("create_app needs a router and its backends, or a loader")
-    if min(settings.max_in_flight, settings.max_queue, settings.max_batch, settings.max_body_bytes) < 1:
-        raise LookaheadError("max_in_flight, max_queue, max_batch and max_body_bytes must be ≥ 1")
-    metrics = ServerMetrics()
-    state = _State(settings, metrics)
+    state = _State(settings, ServerMetrics())
+    state.loader, state.on_load_error = loader, on_load_error
     if router is not None:
         assert backends is not None
         state.install(LoadedRouter(router, backends))
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=64)
-        loading: asyncio.Task[None] | None = None
-        async with httpx.AsyncClient(limits=limits) as client:
-            state.forwarder = Forwarder(client, metrics, state.count_error)
-            if loader is None:
-                state.start()
-            else:
-                loading = asyncio.get_running_loop().create_task(_load(state, loader, on_load_error))
-            try:
-                yield
-            finally:
-                if loading is not None:
-                    loading.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await loading
-                await state.stop()
-                metrics.close()
-
-    app = FastAPI(title="lightning_lookahead router", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="lightning_lookahead router", version=__version__, lifespan=_lifespan)
     app.state.lookahead = state
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, on_refuse=state.count_error)
     app.add_middleware(AdmissionMiddleware, state=state)  # outermost: refuses before any body is read
     _add_error_handlers(app, state)
-
-    def authorize(request: Request) -> None:
-        if settings.api_key is None:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_key.encode()):
-            message = "missing or invalid API key (send `Authorization: Bearer <key>`)"
-            raise ApiError(401, message, code="invalid_api_key")
-
-    @app.get("/health")
-    async def health() -> Response:
-        """Liveness: answers at once, also while the router loads; 503 only when loading failed."""
-        router_ = state.router
-        body = {
-            "status": "failed" if state.load_error else "ok",
-            "ready": state.ready,
-            "pid": os.getpid(),
-            "router_kind": None if router_ is None else router_.kind,
-            "engine": getattr(router_, "engine", None),
-            "candidates": state.candidates,
-            "calibrations": [] if state.catalog is None else sorted(state.catalog.calibrations),
-            "cost_aware": state.costs is not None,
-            "uptime_s": round(time.monotonic() - state.started, 3),
-            "routing_calls": 0 if state.batcher is None else state.batcher.batches,
-            "in_flight": state.in_flight,
-            "queue_depth": 0 if state.batcher is None else state.batcher.depth,
-        }
-        if state.load_error:
-            body["error"] = state.load_error
-        return JSONResponse(body, status_code=503 if state.load_error else 200)
-
-    @app.get("/ready")
-    async def ready() -> Response:
-        """Readiness: 200 once the router is loaded and routing runs (in every worker), else 503 (no traffic yet)."""
-        workers = {"workers": settings.workers}
-        if metrics.multiprocess:  # one port, several processes: ready once every one of them is
-            workers["workers_ready"] = metrics.ready_workers()
-        if state.ready and workers.get("workers_ready", settings.workers) >= settings.workers:
-            return JSONResponse({"status": "ready", **workers})
-        status = "failed" if state.load_error else "loading"
-        body = {"status": status, **workers, **({"error": state.load_error} if state.load_error else {})}
-        return JSONResponse(body, status_code=503, headers={"retry-after": str(RETRY_AFTER_NOT_READY_S)})
-
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
-        content, media_type = metrics.render()
-        return Response(content, media_type=media_type)
-
-    @app.get("/v1/models", dependencies=[Depends(authorize)])
-    async def models() -> dict[str, Any]:
-        assert state.catalog is not None  # admission answers 503 until ready
-        created = int(time.time())
-        data = []
-        for model_id in state.catalog.ids():
-            entry: dict[str, Any] = {
-                "id": model_id,
-                "object": "model",
-                "created": created,
-                "owned_by": "lightning_lookahead",
-            }
-            detail = state.catalog.describe(model_id)
-            if detail is not None:
-                entry["lookahead"] = detail
-            data.append(entry)
-        return {"object": "list", "data": data}
-
-    @app.post(
+    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/ready", ready, methods=["GET"])
+    app.add_api_route("/metrics", prometheus_metrics, methods=["GET"])
+    app.add_api_route("/v1/models", models, methods=["GET"], dependencies=[Depends(authorize)])
+    app.add_api_route(
         "/v1/chat/completions",
+        chat_completions,
+        methods=["POST"],
         dependencies=[Depends(authorize)],
         openapi_extra={
             "requestBody": {
@@ -299,10 +192,107 @@ def create_app(
             }
         },
     )
-    async def chat_completions(request: Request) -> Response:
-        return await _chat(state, request)
-
     return app
+
+
+def _state(request: Request) -> _State:
+    return request.app.state.lookahead
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The backends' connection pool for the app's life; the router loaded in a thread (or started at once)."""
+    state: _State = app.state.lookahead
+    limits = httpx.Limits(max_connections=state.settings.max_connections, max_keepalive_connections=64)
+    loading: asyncio.Task[None] | None = None
+    async with httpx.AsyncClient(limits=limits) as client:
+        state.forwarder = Forwarder(client, state.metrics, state.count_error)
+        if state.loader is None:
+            state.start()
+        else:
+            loading = asyncio.get_running_loop().create_task(_load(state, state.loader, state.on_load_error))
+        try:
+            yield
+        finally:
+            if loading is not None:
+                loading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loading
+            await state.stop()
+            state.metrics.close()
+
+
+def authorize(request: Request) -> None:
+    """``Authorization: Bearer <key>`` on /v1/* when the server has a key (401 otherwise)."""
+    api_key = _state(request).settings.api_key
+    if api_key is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+        message = "missing or invalid API key (send `Authorization: Bearer <key>`)"
+        raise ApiError(401, message, code="invalid_api_key")
+
+
+async def health(request: Request) -> Response:
+    """Liveness: answers at once, also while the router loads; 503 only when loading failed."""
+    state = _state(request)
+    router_ = state.router
+    body = {
+        "status": "failed" if state.load_error else "ok",
+        "ready": state.ready,
+        "pid": os.getpid(),
+        "router_kind": None if router_ is None else router_.kind,
+        "engine": getattr(router_, "engine", None),
+        "candidates": state.candidates,
+        "calibrations": [] if state.catalog is None else sorted(state.catalog.calibrations),
+        "cost_aware": state.costs is not None,
+        "uptime_s": round(time.monotonic() - state.started, 3),
+        "routing_calls": 0 if state.batcher is None else state.batcher.batches,
+        "in_flight": state.in_flight,
+        "queue_depth": 0 if state.batcher is None else state.batcher.depth,
+    }
+    if state.load_error:
+        body["error"] = state.load_error
+    return JSONResponse(body, status_code=503 if state.load_error else 200)
+
+
+async def ready(request: Request) -> Response:
+    """Readiness: 200 once the router is loaded and routing runs (in every worker), else 503 (no traffic yet)."""
+    state = _state(request)
+    expected = state.settings.workers
+    workers = {"workers": expected}
+    if state.metrics.multiprocess:  # one port, several processes: ready once every one of them is
+        workers["workers_ready"] = state.metrics.ready_workers()
+    if state.ready and workers.get("workers_ready", expected) >= expected:
+        return JSONResponse({"status": "ready", **workers})
+    status = "failed" if state.load_error else "loading"
+    body = {"status": status, **workers, **({"error": state.load_error} if state.load_error else {})}
+    return JSONResponse(body, status_code=503, headers={"retry-after": str(RETRY_AFTER_NOT_READY_S)})
+
+
+async def prometheus_metrics(request: Request) -> Response:
+    content, media_type = _state(request).metrics.render()
+    return Response(content, media_type=media_type)
+
+
+async def models(request: Request) -> dict[str, Any]:
+    """``/v1/models``: router, router:<calibration>..., then the candidates (with a calibration's detail)."""
+    catalog = _state(request).catalog
+    assert catalog is not None  # admission answers 503 until ready
+    created = int(time.time())
+    data = []
+    for model_id in catalog.ids():
+        entry: dict[str, Any] = {"id": model_id, "object": "model", "created": created}
+        entry["owned_by"] = "lightning_lookahead"
+        detail = catalog.describe(model_id)
+        if detail is not None:
+            entry["lookahead"] = detail
+        data.append(entry)
+    return {"object": "list", "data": data}
+
+
+async def chat_completions(request: Request) -> Response:
+    return await _chat(_state(request), request)
 
 
 def _layered_costs(

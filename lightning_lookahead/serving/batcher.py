@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from lightning_lookahead.serving.routing import ARGMAX, DecisionRule
+from lightning_lookahead.costs.rules import ARGMAX, DecisionRule
 
 if TYPE_CHECKING:
     from lightning_lookahead.inference.router import RouteDecision, TrainedRouter
@@ -112,9 +112,7 @@ class RouteBatcher:
                 await self._route_group(rule, items)
 
     async def _route_group(self, rule: DecisionRule, items: list[_Pending]) -> None:
-        call = partial(
-            self.router.route, [p.text for p in items], batch_size=self.max_batch, progress=False, **rule.route_kwargs()
-        )
+        call = partial(self.router.route, [p.text for p in items], batch_size=self.max_batch, rule=rule, progress=False)
         try:
             decisions = list(await anyio.to_thread.run_sync(call))
             self.batches += 1

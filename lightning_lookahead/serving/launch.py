@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
 import os
 import signal
@@ -23,17 +22,16 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lightning_lookahead.backends import DEFAULT_TIMEOUT_S, load_backends
 from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
-from lightning_lookahead.serving.app import LoadedRouter, ServerSettings, create_app
+from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE
+from lightning_lookahead.serving.app import LoadedRouter, create_app
 from lightning_lookahead.serving.metrics import MULTIPROC_ENV
-from lightning_lookahead.serving.schemas import ROUTE_ON
+from lightning_lookahead.serving.settings import ServeSpec, peek_candidates
 
 log = logging.getLogger("lightning_lookahead.serving")
 
@@ -41,106 +39,25 @@ SPEC_ENV = "LOOKAHEAD_SERVE_SPEC"
 APP_FACTORY = "lightning_lookahead.serving.launch:worker_app"
 #: uvicorn's exit status for a worker that cannot start: its supervisor then stops instead of restarting it.
 _STARTUP_FAILURE = 3
-_LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-@dataclass(frozen=True)
-class ServeSpec:
-    """Everything a worker needs to build its app, as plain JSON values (secrets stay in the environment)."""
-
-    checkpoint: str
-    backends: str
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    device: str = "cpu"
-    engine: str = DEFAULT_ENGINE
-    backend_timeout: float = DEFAULT_TIMEOUT_S
-    prices: str | None = None
-    #: Name of the environment variable holding the bearer token (never the token itself).
-    api_key_env: str | None = None
-    route_on: str = "first"
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_batch: int = 32
-    max_in_flight: int = 256
-    max_queue: int = 128
-    graceful_timeout: float = 30.0
-    log_level: str = "info"
-    #: ``module:function`` taking this spec and returning a LoadedRouter, run in each worker's lifespan thread.
-    loader: str = "lightning_lookahead.serving.launch:load_router"
-    #: Folder where a worker writes why its router failed to load (set by ``serve`` for workers > 1).
-    failure_dir: str | None = None
-
-    def check(self) -> None:
-        """One-line errors for bad options, before any process starts or any model loads."""
-        if not Path(self.backends).is_file():
-            raise LookaheadError(f"{self.backends}: backends file not found (see examples/backends.yaml)")
-        positive = {
-            "--workers": self.workers, "--max-body-bytes": self.max_body_bytes, "--max-batch": self.max_batch,
-            "--max-in-flight": self.max_in_flight, "--max-queue": self.max_queue,
-            "--backend-timeout": self.backend_timeout,
-        }  # fmt: skip
-        for flag, value in positive.items():
-            if not value > 0:
-                raise LookaheadError(f"{flag} must be positive, got {value}")
-        if self.graceful_timeout < 0:
-            raise LookaheadError(f"--graceful-timeout must be ≥ 0, got {self.graceful_timeout}")
-        if self.engine not in ENGINES:
-            raise LookaheadError(f"--engine {self.engine!r} is not one of {', '.join(ENGINES)}")
-        if self.route_on not in ROUTE_ON or self.log_level not in _LOG_LEVELS:
-            raise LookaheadError(f"--route-on must be one of {ROUTE_ON} and --log-level one of {_LOG_LEVELS}")
-        self.api_key()
-        if self.prices is not None:  # a missing or broken price file fails now, not once the router has loaded
-            from lightning_lookahead.costs.prices import load_prices
-
-            load_prices(self.prices)
-        candidates = _peek_candidates(self.checkpoint)
-        if candidates is not None:  # an export: a backends file that misses a candidate fails before serving
-            load_backends(self.backends, candidates, default_timeout=self.backend_timeout)
-
-    def api_key(self) -> str | None:
-        if not self.api_key_env:
-            return None
-        key = os.environ.get(self.api_key_env)
-        if not key:
-            raise LookaheadError(f"--api-key-env {self.api_key_env}: that environment variable is not set or empty")
-        return key
-
-    def settings(self) -> ServerSettings:
-        return ServerSettings(
-            api_key=self.api_key(),
-            max_body_bytes=self.max_body_bytes,
-            route_on=self.route_on,  # type: ignore[arg-type]
-            max_batch=self.max_batch,
-            max_in_flight=self.max_in_flight,
-            max_queue=self.max_queue,
-            workers=self.workers,
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> ServeSpec:
-        data = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 # --- loading (in the worker) ------------------------------------------------------------------------------------
 
 
 def load_router(spec: ServeSpec) -> LoadedRouter:
-    """The router, its backends and price-table costs; runs in the app's lifespan thread of each worker."""
-    candidates = _peek_candidates(spec.checkpoint)
-    if candidates is not None:  # a wrong backends file fails before the slow model load
-        load_backends(spec.backends, candidates, default_timeout=spec.backend_timeout)
-    _share_cores(spec.workers)
-    from lightning_lookahead.costs.request_costs import resolve_costs
-    from lightning_lookahead.inference.router import TrainedRouter
+    """The router, its backends and price-table costs; runs in the app's lifespan thread of each worker.
 
-    router = TrainedRouter.from_checkpoint(spec.checkpoint, device=spec.device, engine=spec.engine)
-    backends = load_backends(spec.backends, router.candidates, default_timeout=spec.backend_timeout)
+    The backends come from the document ``lookahead serve`` read once at start-up (``spec.backends_document``);
+    only a spec that was never checked reads the file, once, here.
+    """
+    spec = spec.with_backends_read()
+    candidates = peek_candidates(spec.checkpoint)
+    if candidates is not None:  # a wrong backends file fails before the slow model load
+        spec.load_backends(candidates)
+    from lightning_lookahead.costs.request_costs import resolve_costs
+
+    router = _load_model(spec)
+    backends = spec.load_backends(router.candidates)
     backend_costs = {name: backend.cost for name, backend in backends.items()}
     # backend `cost`, else the price table where it names the candidate, else none: as `lookahead calibrate`
     costs = resolve_costs(
@@ -149,17 +66,24 @@ def load_router(spec: ServeSpec) -> LoadedRouter:
     return LoadedRouter(router, backends, costs=costs)
 
 
-def _peek_candidates(checkpoint: str) -> list[str] | None:
-    """The candidates an export's ``router.json`` lists, read without torch (None for a .ckpt or anything odd)."""
-    root = Path(checkpoint).expanduser()
-    for meta in (root / "router.json", root / "export" / "router.json"):
-        if meta.is_file():
-            try:
-                candidates = json.loads(meta.read_text(encoding="utf-8")).get("candidates")
-            except (ValueError, UnicodeDecodeError, AttributeError):
-                return None
-            return [str(c) for c in candidates] if isinstance(candidates, list) else None
-    return None
+def _load_model(spec: ServeSpec) -> Any:
+    """An ONNX bundle loads the light router (no torch in the worker); anything else the torch one."""
+    from lightning_lookahead.bundle.layout import is_bundle
+
+    if is_bundle(spec.checkpoint):
+        from lightning_lookahead.bundle.router import THREADS_ENV, BundleRouter
+
+        if spec.engine != DEFAULT_ENGINE or spec.device != "cpu":
+            raise LookaheadError(
+                f"{spec.checkpoint} is an ONNX bundle: it runs its model.onnx on the CPU; drop --engine/--device"
+            )
+        if spec.workers > 1 and not os.environ.get(THREADS_ENV):
+            os.environ[THREADS_ENV] = str(max(1, (os.cpu_count() or 1) // spec.workers))
+        return BundleRouter(spec.checkpoint)
+    _share_cores(spec.workers)
+    from lightning_lookahead.inference.router import TrainedRouter
+
+    return TrainedRouter.from_checkpoint(spec.checkpoint, device=spec.device, engine=spec.engine)
 
 
 def _share_cores(workers: int) -> None:
@@ -225,7 +149,7 @@ def configure_logging(level: str) -> None:
 
 def serve(spec: ServeSpec) -> None:
     """Serve until SIGTERM/SIGINT; LookaheadError if the router could not be loaded or the port not bound."""
-    spec.check()
+    spec = spec.checked()  # as it is when ``lookahead serve`` checked it already
     configure_logging(spec.log_level)
     if spec.workers == 1:
         _serve_here(spec)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lightning_lookahead.costs.request_costs import CandidateCosts
+from lightning_lookahead.costs.rules import ARGMAX, DecisionRule
 from lightning_lookahead.errors import LookaheadError, closest
 from lightning_lookahead.inference.calibrations import Calibration
 from lightning_lookahead.serving.errors import ApiError
@@ -27,24 +28,6 @@ UNROUTED = "unrouted"
 UNKNOWN = "unknown"
 DIRECT = "direct"
 COST_AWARE = "router:lambda"
-
-
-@dataclass(frozen=True)
-class DecisionRule:
-    """``costs.rules.choose`` settings; hashable, so equal rules batch together whatever name asked for them."""
-
-    rule: str = "argmax"
-    lam: float = 0.0
-    tau: float = 0.5
-    #: (C,) expected USD per 1,000 requests in the router's candidate order; None for the argmax.
-    costs: tuple[float, ...] | None = None
-
-    def route_kwargs(self) -> dict[str, Any]:
-        costs = None if self.costs is None else np.asarray(self.costs, dtype=np.float64)
-        return {"rule": self.rule, "lam": self.lam, "tau": self.tau, "costs": costs}
-
-
-ARGMAX = DecisionRule()
 
 
 @dataclass(frozen=True)
@@ -77,10 +60,7 @@ class ModelCatalog:
         self.priced = priced
         self.calibrations = dict(calibrations)
         self.allow_direct = allow_direct
-        self._rules = {
-            name: DecisionRule(cal.rule, cal.lam, cal.tau, tuple(float(c) for c in cal.costs))
-            for name, cal in self.calibrations.items()
-        }
+        self._rules = {name: cal.decision for name, cal in self.calibrations.items()}
 
     def ids(self) -> list[str]:
         """Every listable model id: router, router:<calibration>..., then the candidates if they may be asked for."""
@@ -93,8 +73,9 @@ class ModelCatalog:
         cal = self.calibrations.get(name) if model_id.startswith(ROUTER_MODEL + ":") else None
         if cal is None:
             return None
-        value = {"lam": cal.lam} if cal.rule == "penalty" else {"tau": cal.tau}
-        return {"rule": cal.rule, **value, "target": cal.target, "achieved": cal.achieved, "created": cal.created}
+        rule = cal.decision
+        value = {"lam": rule.lam} if rule.rule == "penalty" else {"tau": rule.tau}
+        return {"rule": rule.rule, **value, "target": cal.target, "achieved": cal.achieved, "created": cal.created}
 
     def resolve(self, model: str) -> Target:
         """The target of ``model``, or an ApiError (404 unknown name, 400 malformed or needing costs)."""

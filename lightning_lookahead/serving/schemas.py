@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.calibrations import check_name
+from lightning_lookahead.serving.settings import RouteOn
 
-RouteOn = Literal["first", "last", "all"]
-ROUTE_ON: tuple[str, ...] = ("first", "last", "all")
 ROUTER_MODEL = "router"
 _COST_AWARE = re.compile(r"^router:(?:λ|lambda)=(?P<lam>.+)$")
 

@@ -63,21 +63,10 @@ class Forwarder:
     ) -> Response:
         """Forward a non-streaming request; ``extra`` top-level fields are added to a successful answer."""
         started = time.perf_counter()
-        try:
-            with anyio.fail_after(backend.timeout):  # bounds the whole exchange, not only each read
-                upstream = await self.client.send(self._request(backend, forward), stream=True)
-                self.metrics.upstream_headers_seconds.labels(backend.name).observe(time.perf_counter() - started)
-                try:
-                    content = await upstream.aread()
-                finally:
-                    await upstream.aclose()
-        except (TimeoutError, httpx.TransportError) as exc:
-            raise upstream_error(backend, exc) from None
-        self.metrics.upstream_seconds.labels(backend.name).observe(time.perf_counter() - started)
-        line.upstream = upstream.status_code
-        if upstream.status_code >= 400:
-            return self._passthrough(upstream, content, headers, line)
-        return self._rewrite_json(content, backend, headers, line, extra)
+        upstream = await self._open(backend, forward, line, started)
+        # the backend's timeout bounds the whole exchange, not only each read
+        content = await self._read(upstream, backend, started, backend.timeout - (time.perf_counter() - started))
+        return self._answer(upstream, content, backend, headers, line, extra)
 
     async def stream(
         self,
@@ -89,25 +78,10 @@ class Forwarder:
     ) -> Response:
         """Open the upstream stream first, so connection errors and error statuses still get a proper status code."""
         started = time.perf_counter()
-        try:
-            with anyio.fail_after(backend.timeout):
-                upstream = await self.client.send(self._request(backend, forward), stream=True)
-        except (TimeoutError, httpx.TransportError) as exc:
-            raise upstream_error(backend, exc) from None
-        self.metrics.upstream_headers_seconds.labels(backend.name).observe(time.perf_counter() - started)
-        line.upstream = upstream.status_code
+        upstream = await self._open(backend, forward, line, started)
         if upstream.status_code >= 400 or not upstream.headers.get("content-type", "").startswith("text/event-stream"):
-            try:
-                with anyio.fail_after(backend.timeout):
-                    content = await upstream.aread()
-            except (TimeoutError, httpx.TransportError) as exc:
-                raise upstream_error(backend, exc) from None
-            finally:
-                await upstream.aclose()
-            self.metrics.upstream_seconds.labels(backend.name).observe(time.perf_counter() - started)
-            if upstream.status_code >= 400:
-                return self._passthrough(upstream, content, headers, line)
-            return self._rewrite_json(content, backend, headers, line, extra)  # the backend ignored stream=true
+            content = await self._read(upstream, backend, started, backend.timeout)
+            return self._answer(upstream, content, backend, headers, line, extra)  # an error, or stream=true ignored
         stream_headers = {**headers, "cache-control": "no-cache"}
         relay = self._relay(upstream, backend, line, started)
         return StreamingResponse(relay, media_type="text/event-stream", headers=stream_headers)
@@ -155,23 +129,43 @@ class Forwarder:
         if error is not None:
             yield f"data: {json.dumps(error_body(error.message, error.type, error.code))}\n\n".encode()
 
-    def _passthrough(
-        self, upstream: httpx.Response, content: bytes, headers: dict[str, str], line: RequestLog
-    ) -> Response:
-        """A backend's own error, status and body unchanged."""
-        self.count_error("backend_error")
-        line.emit(upstream.status_code)
-        media_type = upstream.headers.get("content-type", "application/json")
-        return Response(content, status_code=upstream.status_code, media_type=media_type, headers=headers)
+    async def _open(
+        self, backend: Backend, forward: dict[str, Any], line: RequestLog, started: float
+    ) -> httpx.Response:
+        """Send the request and wait for the response headers, within the backend's timeout (502/504 otherwise)."""
+        try:
+            with anyio.fail_after(backend.timeout):
+                upstream = await self.client.send(self._request(backend, forward), stream=True)
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise upstream_error(backend, exc) from None
+        self.metrics.upstream_headers_seconds.labels(backend.name).observe(time.perf_counter() - started)
+        line.upstream = upstream.status_code
+        return upstream
 
-    def _rewrite_json(
+    async def _read(self, upstream: httpx.Response, backend: Backend, started: float, within: float) -> bytes:
+        """The whole body within ``within`` seconds (502/504 otherwise); the response is closed either way."""
+        try:
+            with anyio.fail_after(within):
+                content = await upstream.aread()
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise upstream_error(backend, exc) from None
+        finally:
+            await upstream.aclose()
+        self.metrics.upstream_seconds.labels(backend.name).observe(time.perf_counter() - started)
+        return content
+
+    def _answer(
         self,
+        upstream: httpx.Response,
         content: bytes,
         backend: Backend,
         headers: dict[str, str],
         line: RequestLog,
         extra: dict[str, Any] | None,
     ) -> Response:
+        """A read answer: the backend's own error passed through, else its JSON with ``model`` and ``extra`` set."""
+        if upstream.status_code >= 400:
+            return self._passthrough(upstream, content, headers, line)
         try:
             data = json.loads(content)
         except (ValueError, UnicodeDecodeError):
@@ -183,6 +177,15 @@ class Forwarder:
         data.update(extra or {})
         line.emit(200)
         return JSONResponse(data, headers=headers)
+
+    def _passthrough(
+        self, upstream: httpx.Response, content: bytes, headers: dict[str, str], line: RequestLog
+    ) -> Response:
+        """A backend's own error, status and body unchanged."""
+        self.count_error("backend_error")
+        line.emit(upstream.status_code)
+        media_type = upstream.headers.get("content-type", "application/json")
+        return Response(content, status_code=upstream.status_code, media_type=media_type, headers=headers)
 
 
 class _StreamState:

@@ -1,4 +1,5 @@
-"""Loggers for a run: a CSV log always, W&B when enabled (offline automatically without credentials).
+"""Loggers for a run, as the ``logger:`` section lists them: a CSV log (on by default), W&B (on by default; offline
+automatically without credentials) and TensorBoard (off by default).
 
 A resumed run (``resume=last`` or a checkpoint path) keeps its history in both: the CSV log appends to the same
 ``csv/metrics.csv`` (rows the interrupted attempt logged after the checkpoint it resumes from are replaced by the
@@ -13,13 +14,19 @@ import netrc
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_info
-from omegaconf import DictConfig, OmegaConf
+
+from lightning_lookahead.config.compose import to_dict
+from lightning_lookahead.config.schema import ExperimentConfig
+from lightning_lookahead.errors import LookaheadError
+
+#: ``logger.tensorboard`` writes under ``<run_dir>/tensorboard``.
+TENSORBOARD_DIR = "tensorboard"
 
 
 def wandb_mode(requested: str | None) -> str:
@@ -38,11 +45,26 @@ def wandb_mode(requested: str | None) -> str:
     return "offline"
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
-    """CSV under ``<run_dir>/csv`` and a W&B run grouped by experiment, tagged with family, protocol and kind."""
+def tensorboard_available() -> bool:
+    """Whether Lightning's TensorBoardLogger can write (the ``tensorboard`` or ``tensorboardX`` package)."""
+    from lightning.fabric.loggers.tensorboard import _TENSORBOARD_AVAILABLE, _TENSORBOARDX_AVAILABLE
+
+    return bool(_TENSORBOARD_AVAILABLE or _TENSORBOARDX_AVAILABLE)
+
+
+def build_loggers(cfg: ExperimentConfig, run_dir: Path) -> list[Logger]:
+    """CSV under ``<run_dir>/csv``, a W&B run grouped by experiment (tagged with family, protocol and kind) and
+    TensorBoard under ``<run_dir>/tensorboard``, each as ``cfg.logger`` says."""
     loggers: list[Logger] = []
     if cfg.logger.csv:
         loggers.append(HistoryCSVLogger(run_dir, resume=cfg.resume is not None))
+    if cfg.logger.tensorboard:
+        if not tensorboard_available():
+            raise LookaheadError(
+                "logger.tensorboard: needs the tensorboard package (pip install tensorboard), or set it to false"
+            )
+        board = TensorBoardLogger(save_dir=str(run_dir), name=TENSORBOARD_DIR, version="", default_hp_metric=False)
+        loggers.append(board)
     wb = cfg.logger.wandb
     mode = wandb_mode(wb.mode)
     if wb.enabled and mode != "disabled":
@@ -54,10 +76,11 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
         tags = sorted(
             {*wb.tags, f"family:{cfg.data.family}", f"protocol:{cfg.data.protocol}", f"kind:{cfg.model.kind}"}
         )
-        config: Any = OmegaConf.to_container(cfg, resolve=True)
+        config = to_dict(cfg)
         loggers.append(
             WandbLogger(
                 name=cfg.name,
+                notes=cfg.notes,
                 project=wb.project,
                 entity=wb.entity,
                 group=wb.group or cfg.name,
@@ -101,7 +124,7 @@ class HistoryCSVLogger(CSVLogger):
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = HistoryWriter(self.log_dir, keep=self._resume)
-        return self._experiment  # type: ignore[return-value]
+        return cast(ExperimentWriter, self._experiment)
 
 
 class HistoryWriter(ExperimentWriter):

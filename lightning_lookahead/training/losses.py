@@ -8,11 +8,12 @@ Losses are computed in float32 so that fp16 autocast cannot underflow the target
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 
+from lightning_lookahead.config.schema import LossConfig
 from lightning_lookahead.errors import LookaheadError, unknown_name
 
 RoutingLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -34,11 +35,11 @@ _DEFAULTS: dict[str, Any] = {
 
 def _normalize(scores: torch.Tensor, method: str) -> torch.Tensor:
     # Imported here so this module stays importable while the metrics package is being built in parallel.
-    from lightning_lookahead.metrics.normalize import normalize_scores
+    from lightning_lookahead.metrics.normalize import NormMethod, normalize_scores
 
     # float64 on the CPU, so the BCE cut (with its tolerance) sees the scores at full precision; the (B, N) scores
     # are tiny, and MPS has no float64.
-    return normalize_scores(scores.detach().cpu().double(), method)  # type: ignore[arg-type]
+    return normalize_scores(scores.detach().cpu().double(), cast(NormMethod, method))
 
 
 def bce_targets(normalized: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -64,6 +65,18 @@ def _check_shapes(logits: torch.Tensor, scores: torch.Tensor) -> None:
             f"routing loss expects logits and scores of the same shape (B, N), got {tuple(logits.shape)} and "
             f"{tuple(scores.shape)}"
         )
+
+
+def configured_loss(cfg: LossConfig) -> RoutingLoss:
+    """The ``loss:`` section's routing loss: the one place its options are unpacked (module and recipe alike)."""
+    return routing_loss(
+        cfg.name,
+        threshold=cfg.threshold,
+        temperature=cfg.temperature,
+        score_norm=cfg.score_norm,
+        top_k=cfg.top_k,
+        bottom_k=cfg.bottom_k,
+    )
 
 
 def routing_loss(name: str, **opts: Any) -> RoutingLoss:

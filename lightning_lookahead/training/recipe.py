@@ -7,37 +7,39 @@ fit (checkpoint the best model by the monitored validation metric: ``val/avg_mu_
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
-from omegaconf import DictConfig, OmegaConf
 
 from lightning_lookahead.config.compose import to_yaml
+from lightning_lookahead.config.schema import ExperimentConfig
 from lightning_lookahead.costs.report import log_cost_curve
 from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.evaluation import (
-    evaluate_router,
-    evaluate_scores,
-    markdown_table,
-    picks_table,
-    runs_to_json,
-)
+from lightning_lookahead.evaluation import evaluate_router, evaluate_scores, runs_to_json
 from lightning_lookahead.inference.export import EXPORT_DIR, export_router, load_checkpoint_file
 from lightning_lookahead.inference.router import TrainedRouter
-from lightning_lookahead.metrics.benchmarks import decide, validation_reward
 from lightning_lookahead.models.predictor import Predictor
 from lightning_lookahead.routers.base import FixedRouter, OracleRouter, RandomRouter, Router
-from lightning_lookahead.training.losses import routing_loss
+from lightning_lookahead.training.callbacks import RunCallbacks, build_callbacks
+from lightning_lookahead.training.losses import configured_loss
+from lightning_lookahead.training.report import (
+    flat_test_metrics,
+    log_pick_table,
+    results_markdown,
+    save_scores,
+    validation_rows,
+)
 
 BEST_METRIC = "val/reward"
 
@@ -69,13 +71,13 @@ def accumulation(global_batch: int, per_device: int, world: int) -> int:
     per_step = per_device * world
     if global_batch % per_step:
         raise LookaheadError(
-            f"data.global_batch_size={global_batch} is not a multiple of data.batch_size × devices "
-            f"= {per_device} × {world}"
+            f"data.global_batch_size={global_batch} is not a multiple of data.batch_size × processes "
+            f"(trainer.devices × trainer.num_nodes) = {per_device} × {world}"
         )
     return global_batch // per_step
 
 
-def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
+def _resume_path(cfg: ExperimentConfig, run_dir: Path) -> str | None:
     last = run_dir / "checkpoints" / "last.ckpt"
     if cfg.resume is None:
         if last.exists():
@@ -92,78 +94,34 @@ def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
     return str(cfg.resume)
 
 
-def _validation_rows(
-    examples: list[RoutingExample], router_scores: np.ndarray, candidates: list[str], name: str
-) -> dict[str, dict[str, float]]:
-    raw = np.asarray([ex.scores for ex in examples], dtype=np.float64)
-    rows = {
-        name: validation_reward(raw, decide(router_scores)),
-        "oracle": validation_reward(raw, decide(raw)),
-        "random:0": validation_reward(raw, decide(RandomRouter(0).score_matrix(examples, candidates))),
-    }
-    for j, model in enumerate(candidates):
-        rows[f"fixed:{model}"] = validation_reward(raw, np.full(len(examples), j))
-    return rows
-
-
-def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test: bool = True) -> dict[str, Any]:
+def run_experiment(
+    cfg: ExperimentConfig, extra_callbacks: Sequence[Callback] = (), *, test: bool = True
+) -> dict[str, Any]:
     """Train, select, test; returns the results dict (empty on non-zero ranks).
 
-    ``extra_callbacks`` join the recipe's own (``lookahead tune`` adds its pruning reporter). ``test=False`` stops
+    ``extra_callbacks`` join the configured ones (``lookahead tune`` adds its pruning reporter). ``test=False`` stops
     after the fit and returns only ``{"selection": ...}``: no test split is featurised or scored (tuning).
     """
     from lightning_lookahead.data.datamodule import RoutingDataModule
-    from lightning_lookahead.progress import training_progress
-    from lightning_lookahead.training.loggers import build_loggers
     from lightning_lookahead.training.modules.registry import build_module
-    from lightning_lookahead.training.validation_mu_n import ValidationMuN
 
     L.seed_everything(cfg.seed, workers=True)
-    progress = training_progress()  # plain lines when stdout is not a terminal (a log file, CI), else None
     run_dir = Path(cfg.run_dir)
     ckpt_path = _resume_path(cfg, run_dir)
     if cfg.data.dataset:  # your own dataset: the pool is the file's (or the subset data.candidates names)
         from lightning_lookahead.data.dataset_splits import load_dataset_file
 
-        cfg.data.candidates = list(load_dataset_file(cfg.data).candidates)
+        cfg = replace(cfg, data=replace(cfg.data, candidates=list(load_dataset_file(cfg.data).candidates)))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(run_dir / "config.yaml", to_yaml(cfg))
     rank_zero_info(f"experiment {cfg.name} → {run_dir}\n{to_yaml(cfg)}")
 
     candidates = list(cfg.data.candidates)
-    module = build_module(
-        OmegaConf.to_container(cfg.model, resolve=True),  # type: ignore[arg-type]
-        OmegaConf.to_container(cfg.loss, resolve=True),  # type: ignore[arg-type]
-        OmegaConf.to_container(cfg.optim, resolve=True),  # type: ignore[arg-type]
-        candidates,
-    )
+    module = build_module(cfg.model, cfg.loss, cfg.optim, candidates)
     datamodule = RoutingDataModule(cfg.data, module.inputs, featurize_test=test)
-    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
-    world = world_size(trainer_kwargs["devices"])
-    if progress is not None:  # a bar draws nothing readable in a file: the lines replace it
-        trainer_kwargs["enable_progress_bar"] = False
-    monitor = resolve_monitor(str(cfg.monitor), datamodule.splits.val)
-    best = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor=monitor,
-        mode="max",
-        save_top_k=1,
-        auto_insert_metric_name=False,
-    )
-    last = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every_n_steps
-    )
-    loggers = build_loggers(cfg, run_dir)
-    callbacks: list[Any] = [ValidationMuN(datamodule.splits.val, candidates), best, last, *extra_callbacks]
-    callbacks += [LearningRateMonitor("step")] if loggers else []
-    callbacks += [progress] if progress is not None else []
-    trainer = L.Trainer(
-        **trainer_kwargs,
-        accumulate_grad_batches=accumulation(cfg.data.global_batch_size, cfg.data.batch_size, world),
-        logger=loggers or False,
-        callbacks=callbacks,
-        default_root_dir=str(run_dir),
+    monitor = resolve_monitor(cfg.monitor, datamodule.splits.val)
+    trainer, loggers, built = build_trainer(
+        cfg, run_dir, monitor, module, [_validation_mu_n_callback(datamodule, candidates), *extra_callbacks]
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -172,30 +130,76 @@ def run_experiment(cfg: DictConfig, extra_callbacks: Sequence[Any] = (), *, test
         return {}
 
     predictor = module.predictor
+    best = built.best
     selection: dict[str, Any] = {"monitor": monitor, "best_score": None, "checkpoint": None}
-    if best.best_model_path:
+    if best is not None and best.best_model_path:
         score = float(best.best_model_score) if best.best_model_score is not None else None
         selection.update(best_score=score, checkpoint=Path(best.best_model_path).name)
     if not test:
         return {"selection": selection}
-    if best.best_model_path:
-        rank_zero_info(f"testing the best checkpoint {best.best_model_path} ({monitor}={selection['best_score']})")
-        predictor = load_checkpoint_file(Path(best.best_model_path))
+    best_path = best.best_model_path if best is not None else ""
+    if best_path:
+        rank_zero_info(f"testing the best checkpoint {best_path} ({monitor}={selection['best_score']})")
+        predictor = load_checkpoint_file(Path(best_path))
     export_router(
         predictor,
         run_dir / EXPORT_DIR,
         name=cfg.name,
-        source=best.best_model_path or None,
+        source=best_path or None,
         response_tokens=_training_response_tokens(datamodule, candidates),
         training={"loss": module.hparams["loss"], "optim": module.hparams["optim"]},
     )
     results = test_and_report(predictor, datamodule, cfg, run_dir, train_seconds=train_seconds, selection=selection)
     log_cost_curve(loggers, run_dir, datamodule.test_examples, candidates, cfg.name)
     for logger in loggers:
-        logger.log_metrics(_flat_test_metrics(results), step=trainer.global_step)
-        _log_pick_table(logger, results, candidates)
+        logger.log_metrics(flat_test_metrics(results), step=trainer.global_step)
+        log_pick_table(logger, results, candidates)
         logger.save()
     return results
+
+
+def _validation_mu_n_callback(datamodule: Any, candidates: list[str]) -> Callback:
+    """The recipe's own callback: validation µn per benchmark and Avg µn (what ``monitor: auto`` may select by)."""
+    from lightning_lookahead.training.validation_mu_n import ValidationMuN
+
+    return ValidationMuN(datamodule.splits.val, candidates)
+
+
+def build_trainer(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    monitor: str,
+    module: torch.nn.Module,
+    own_callbacks: Sequence[Callback] = (),
+) -> tuple[L.Trainer, list[Logger], RunCallbacks]:
+    """The Trainer the experiment describes: ``trainer:`` settings (the strategy built for ``module``), the
+    ``logger:`` and ``callbacks:`` entries (after ``own_callbacks``, the recipe's and a caller's) and the gradient
+    accumulation the batch sizes imply."""
+    from lightning_lookahead.training.loggers import build_loggers
+    from lightning_lookahead.training.strategy import trainer_arguments
+
+    loggers = build_loggers(cfg, run_dir)
+    settings = trainer_arguments(cfg.trainer, module)
+    built = build_callbacks(
+        cfg.callbacks,
+        run_dir,
+        monitor,
+        every_n_steps=cfg.checkpoint_every_n_steps,
+        has_loggers=bool(loggers),
+        progress_bar=settings.pop("enable_progress_bar"),
+    )
+    trainer = L.Trainer(
+        **settings,
+        enable_progress_bar=built.progress_bar,
+        enable_checkpointing=bool(built.checkpoints),  # else Lightning adds a checkpoint callback of its own
+        accumulate_grad_batches=accumulation(
+            cfg.data.global_batch_size, cfg.data.batch_size, world_size(cfg.trainer.devices, cfg.trainer.num_nodes)
+        ),
+        logger=loggers or False,
+        callbacks=[*own_callbacks, *built.checkpoints, *built.others],  # Lightning runs checkpointing last anyway
+        default_root_dir=str(run_dir),
+    )
+    return trainer, loggers, built
 
 
 def _training_response_tokens(datamodule: Any, candidates: list[str]) -> dict[str, float] | None:
@@ -234,7 +238,7 @@ def _training_response_tokens(datamodule: Any, candidates: list[str]) -> dict[st
 def test_and_report(
     predictor: Predictor,
     datamodule: Any,
-    cfg: DictConfig,
+    cfg: ExperimentConfig,
     run_dir: Path,
     *,
     train_seconds: float | None = None,
@@ -261,10 +265,11 @@ def test_and_report(
     n_routed = sum(len(v) for v in datamodule.test_examples.values()) + len(val_scores)
     results = {
         "experiment": cfg.name,
+        "notes": cfg.notes,
         "family": cfg.data.family,
         "protocol": cfg.data.protocol,
         "dataset": cfg.data.dataset,
-        "validation": _validation_rows(datamodule.splits.val, val_scores, candidates, cfg.name),
+        "validation": validation_rows(datamodule.splits.val, val_scores, candidates, cfg.name),
         "validation_mu_n": _validation_mu_n(datamodule.splits.val, val_scores, candidates),
         "selection": dict(selection) if selection else None,
         "validation_loss": _loss_vs_prior(cfg, val_scores, datamodule.splits),
@@ -297,142 +302,13 @@ def _domain_reference(splits: Any) -> Router:
     return router
 
 
-def _loss_vs_prior(cfg: DictConfig, val_scores: np.ndarray, splits: Any) -> dict[str, float] | None:
+def _loss_vs_prior(cfg: ExperimentConfig, val_scores: np.ndarray, splits: Any) -> dict[str, float] | None:
     """The selected model's validation routing loss beside the label prior's (constant per-candidate logits)."""
     from lightning_lookahead.training.losses import routing_loss_vs_prior
 
     if not splits.val:
         return None
-    loss = cfg.loss
-    fn = routing_loss(
-        loss.name,
-        threshold=loss.threshold,
-        temperature=loss.temperature,
-        score_norm=loss.score_norm,
-        top_k=loss.top_k,
-        bottom_k=loss.bottom_k,
-    )
+    fn = configured_loss(cfg.loss)
     raw = [list(e.scores) for e in splits.val]
     train = [list(e.scores) for e in splits.train]
     return routing_loss_vs_prior(fn, torch.as_tensor(val_scores), raw, train)
-
-
-def save_scores(
-    path: Path,
-    matrices: Mapping[str, np.ndarray],
-    test_examples: Mapping[str, list[RoutingExample]],
-    val_scores: np.ndarray,
-    val_examples: list[RoutingExample],
-) -> None:
-    """The router's score matrices with their prompt ids, for later analysis (bootstrap intervals, cost sweeps)."""
-    arrays: dict[str, np.ndarray] = {
-        "val/scores": val_scores,
-        "val/prompt_ids": np.array([e.prompt_id for e in val_examples]),
-    }
-    for name, matrix in matrices.items():
-        arrays[f"test/{name}/scores"] = matrix
-        arrays[f"test/{name}/prompt_ids"] = np.array([e.prompt_id for e in test_examples[name]])
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-
-
-def results_markdown(results: Mapping[str, Any]) -> str:
-    """The run's tables: validation reward and the test benchmarks, router beside the baselines."""
-    val = results["validation"]
-    lines = [
-        f"# {results['experiment']} ({_data_source(results)})",
-        "",
-        "## Validation",
-        "",
-        "| Router | reward | normalized reward | routing acc. |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {name} | {m['reward']:.4f} | {m['normalized_reward']:.4f} | {m['routing_accuracy']:.2f} |"
-        for name, m in val.items()
-    ]
-    lines += [
-        "",
-        "reward: mean of the chosen candidate's score min-max normalised per prompt (1 = that prompt's best); "
-        "normalized reward: 0 = always the worst candidate, 1 = the oracle; routing acc.: % of prompts routed to "
-        "their best candidate.",
-    ]
-    val_mu = results.get("validation_mu_n")
-    if val_mu and val_mu.get("avg_mu_n") is not None:
-        parts = ", ".join(f"{b} {v:.1f}" for b, v in val_mu["mu_n"].items() if v is not None)
-        lines += ["", f"Validation µn of {results['experiment']}: Avg µn **{val_mu['avg_mu_n']:.1f}** ({parts})."]
-    selection = results.get("selection")
-    if selection and selection.get("checkpoint"):
-        score = selection.get("best_score")
-        lines += [
-            "",
-            f"Checkpoint chosen by `{selection['monitor']}`"
-            + (f" = {score:.4f}" if isinstance(score, float) and math.isfinite(score) else "")
-            + f" ({selection['checkpoint']}).",
-        ]
-    loss = results.get("validation_loss")
-    if loss:
-        lines += [
-            "",
-            f"Validation routing loss {loss['routing_loss']:.4f} vs {loss['label_prior_loss']:.4f} for the label prior "
-            "(constant per-candidate logits fitted on the training labels): "
-            + (
-                "below it, so the router learned from the prompts."
-                if loss["routing_loss"] < loss["label_prior_loss"]
-                else "not below it: the router has not learned more than the label frequencies."
-            ),
-        ]
-    lines += [
-        "",
-        "## Test",
-        "",
-        markdown_table(results["test"]),
-        "## Picks",
-        "",
-        picks_table(results["test"][:1], results["test"][0]["candidates"]),
-    ]
-    timing = results["timing"]
-    if timing.get("train_seconds") is not None:
-        lines.append(
-            f"Training wall time {timing['train_seconds']:.0f} s; routing {timing['routed_prompts']} prompts "
-            f"took {timing['route_seconds']:.1f} s."
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _data_source(results: Mapping[str, Any]) -> str:
-    """What the run trained and tested on: the dataset file (and its test domains), else the family and protocol."""
-    if results.get("dataset"):
-        tested = results["test"][0]["results"] if results.get("test") else {}
-        label = "domain" if len(tested) == 1 else "domains"
-        return f"dataset {results['dataset']}" + (f", {label} {', '.join(tested)}" if tested else "")
-    return f"{results['family']} family, {results['protocol']} protocol"
-
-
-def _flat_test_metrics(results: Mapping[str, Any]) -> dict[str, float]:
-    flat = {}
-    run = results["test"][0]
-    for bench, metrics in run["results"].items():
-        for key, value in metrics.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-                flat[f"test/{bench}/{key}"] = float(value)
-    if run.get("avg_mu_n") is not None:
-        flat["test/avg_mu_n"] = float(run["avg_mu_n"])
-    for key, value in results["validation"][run["router"]].items():
-        flat[f"best_val/{key}"] = float(value)
-    for key, value in (results.get("validation_loss") or {}).items():
-        flat[f"best_val/{key}"] = float(value)
-    val_mu = results.get("validation_mu_n") or {}
-    if val_mu.get("avg_mu_n") is not None:
-        flat["best_val/avg_mu_n"] = float(val_mu["avg_mu_n"])
-    return flat
-
-
-def _log_pick_table(logger: Any, results: Mapping[str, Any], candidates: list[str]) -> None:
-    """A W&B table of pick shares per benchmark (other loggers have no tables)."""
-    if not hasattr(logger, "log_table"):
-        return
-    run = results["test"][0]
-    rows = [[bench, *[m["picks"].get(c, 0.0) for c in candidates]] for bench, m in run["results"].items()]
-    logger.log_table(key="test/pick_shares", columns=["benchmark", *candidates], data=rows)

@@ -23,10 +23,13 @@ import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.tuning.space import SearchSpace, lookup, override
+
+if TYPE_CHECKING:
+    from lightning_lookahead.config.schema import ExperimentConfig
 
 STUDY_FILE = "study.db"
 STUDY_NAME = "lookahead-tune"
@@ -141,11 +144,14 @@ def finished_count(study: Any) -> int:
     return len(study.get_trials(deepcopy=False, states=tuple(TrialState[name] for name in FINISHED)))
 
 
-def enqueue_baseline(study: Any, settings: TuneSettings, cfg: Any) -> bool:
+def enqueue_baseline(study: Any, settings: TuneSettings, cfg: ExperimentConfig) -> bool:
     """A new study's first trial is the experiment's own setting, when it lies inside the space."""
+    from lightning_lookahead.config.compose import to_dict
+
     if study.trials:
         return False
-    values = {p.key: lookup(cfg, p.key) for p in settings.space.params}
+    plain = to_dict(cfg)
+    values = {p.key: lookup(plain, p.key) for p in settings.space.params}
     if not all(p.contains(values[p.key]) for p in settings.space.params):
         return False
     study.enqueue_trial(values, user_attrs={"baseline": True})
@@ -319,7 +325,9 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def run_tune(settings: TuneSettings, cfg: Any, progress: TextIO | None = None, after_trial: Any = None) -> Any:
+def run_tune(
+    settings: TuneSettings, cfg: ExperimentConfig, progress: TextIO | None = None, after_trial: Any = None
+) -> Any:
     """Run trials until ``settings.trials`` have finished (or the timeout); returns the study.
 
     ``after_trial(study)`` runs after every trial (the command refreshes the table, plots and best.yaml, so a long

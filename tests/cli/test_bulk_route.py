@@ -14,6 +14,7 @@ import torch
 from tiny_models import save_tiny_bert
 
 from lightning_lookahead.cli import main
+from lightning_lookahead.costs.rules import DecisionRule
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
 from lightning_lookahead.inference import TrainedRouter, export_router
 from lightning_lookahead.inference.bulk import run as bulk_run
@@ -196,7 +197,12 @@ def test_shards_read_back_exactly_the_prompts_route_reads(tmp_path, content):
 def test_cost_rules_and_calibrations_decide_per_prompt_in_bulk_as_in_memory(run_dir, log, tmp_path, capsys):
     run = tmp_path / "run"
     export_router(TrainedRouter.from_checkpoint(run_dir).predictor, run / "export", name="tiny_mlc")
-    save_calibration(run, Calibration("cheap", "penalty", tuple(PAPER_CANDIDATES), (5.0, 4.0, 3.0, 0.5, 0.1), lam=0.1))
+    save_calibration(
+        run,
+        Calibration(
+            "cheap", tuple(PAPER_CANDIDATES), DecisionRule("penalty", lam=0.1, costs=(5.0, 4.0, 3.0, 0.5, 0.1))
+        ),
+    )
     for setting in (["--rule", "penalty", "--lam", "300", "--output-tokens", "500"], ["--calibration", "cheap"]):
         out = tmp_path / "out.jsonl"
         assert _bulk(run, log, out, *setting) == 0  # 3 shards, costs computed shard by shard

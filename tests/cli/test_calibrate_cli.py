@@ -78,7 +78,7 @@ def test_calibrate_budget_then_share_and_route_applies_it(setup, tmp_path, capsy
     out = capsys.readouterr().out
     assert "held-out [95% interval]" in out and 'model "router:budget"' in out and "wrote calibration 'budget'" in out
     budget = load_calibrations(run, PAPER_CANDIDATES)["budget"]
-    assert budget.rule == "penalty" and budget.lam > 0
+    assert budget.decision.rule == "penalty" and budget.decision.lam > 0
     np.testing.assert_allclose(budget.costs, setup["costs"])
     assert budget.target == {"cost": target, "unit": "USD per 1,000 requests"}
     assert budget.achieved["n_fit"] == 48 and budget.achieved["n_heldout"] == 12
@@ -89,7 +89,9 @@ def test_calibrate_budget_then_share_and_route_applies_it(setup, tmp_path, capsy
 
     log = ["--checkpoint", str(run), "--file", str(setup["log"])]
     calibrated = _route(capsys, *log, "--calibration", "budget")
-    by_hand = _route(capsys, *log, "--rule", "penalty", "--lam", repr(budget.lam), "--prices", str(setup["prices"]))
+    by_hand = _route(
+        capsys, *log, "--rule", "penalty", "--lam", repr(budget.decision.lam), "--prices", str(setup["prices"])
+    )
     argmax = _route(capsys, *log)
     assert calibrated == by_hand and calibrated != argmax
 
@@ -98,7 +100,7 @@ def test_calibrate_budget_then_share_and_route_applies_it(setup, tmp_path, capsy
     assert "router:half" in capsys.readouterr().out
     both = load_calibrations(run, PAPER_CANDIDATES)
     assert set(both) == {"budget", "half"} and both["budget"] == budget
-    assert both["half"].rule == "threshold" and both["half"].target == {
+    assert both["half"].decision.rule == "threshold" and both["half"].target == {
         "share": {"model": setup["favourite"], "p": 0.5}
     }
     fitted_share = both["half"].achieved["heldout"]["share"]

@@ -49,7 +49,7 @@ def test_a_paper_table_explains_only_the_benchmarks_present() -> None:
 
 
 def test_results_md_of_an_own_dataset_run_names_no_paper_benchmark(tmp_path: Path) -> None:
-    from lightning_lookahead.training.recipe import _validation_rows, results_markdown
+    from lightning_lookahead.training.report import results_markdown, validation_rows
 
     runs, examples, candidates = _own_runs(tmp_path)
     val = examples[:9]
@@ -59,7 +59,7 @@ def test_results_md_of_an_own_dataset_run_names_no_paper_benchmark(tmp_path: Pat
         "family": "code",
         "protocol": "paper",
         "dataset": str(tmp_path / "mine.jsonl"),
-        "validation": _validation_rows(val, scores, candidates, "cpu_mlm_code_mine"),
+        "validation": validation_rows(val, scores, candidates, "cpu_mlm_code_mine"),
         "validation_mu_n": validation_mu_n(val, scores, candidates),
         "selection": None,
         "validation_loss": None,

@@ -12,16 +12,15 @@ import os
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
-from lightning_lookahead.config.compose import compose
+from lightning_lookahead.config.compose import compose, to_dict
 from lightning_lookahead.config.experiments import list_experiments
 
 SNAPSHOT = Path(__file__).with_name("composed_experiments.json")
 
 
 def composed(name: str) -> dict:
-    return OmegaConf.to_container(compose(name), resolve=True)  # type: ignore[return-value]
+    return to_dict(compose(name))
 
 
 def test_every_shipped_experiment_composes_to_its_pinned_values() -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from lightning_lookahead.cli import main
-from lightning_lookahead.config.compose import compose, list_experiments
+from lightning_lookahead.config.compose import compose, list_experiments, to_dict
 from lightning_lookahead.config.experiments import EXPERIMENTS_DIR
 from lightning_lookahead.config.schema import FAMILIES
 from lightning_lookahead.errors import LookaheadError
@@ -17,7 +16,7 @@ PAPER = ("mlm", "mlc", "clm", "gt")
 
 
 def _plain(name: str, overrides: list[str] | None = None) -> dict:
-    return OmegaConf.to_container(compose(name, overrides or []), resolve=True)  # type: ignore[return-value]
+    return to_dict(compose(name, overrides or []))
 
 
 @pytest.mark.parametrize("experiment", PAPER)

@@ -15,3 +15,13 @@ def test_families_match_the_data_tables():
 
 def test_score_normalisations_match_the_metrics():
     assert get_args(ScoreNorm) == NORM_METHODS
+
+
+def test_strategies_are_lightnings_and_sharding_strategies_are_torchs():
+    from lightning.pytorch.strategies import StrategyRegistry
+    from torch.distributed.fsdp import ShardingStrategy as TorchSharding
+
+    from lightning_lookahead.config.schema import ShardingStrategy, Strategy
+
+    assert set(get_args(Strategy)) - {"auto"} <= set(StrategyRegistry.available_strategies())
+    assert set(get_args(ShardingStrategy)) <= set(TorchSharding.__members__)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from omegaconf import OmegaConf
 from tiny_models import save_tiny_bert
 
-from lightning_lookahead.config.compose import compose
+from lightning_lookahead.config.compose import compose, compose_data
+from lightning_lookahead.costs.rules import DecisionRule
 from lightning_lookahead.data.splits import make_splits
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference import TrainedRouter, export_router
@@ -55,8 +55,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _test_examples(run_dir: Path) -> dict:
     """The run's test items, rebuilt from its config.yaml exactly as the recipe split them."""
-    cfg = OmegaConf.create(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    return make_splits(cfg.data, Path(cfg.data.data_dir)).test
+    data = compose_data(yaml.safe_load((run_dir / "config.yaml").read_text())["data"])
+    return make_splits(data, Path(data.data_dir)).test
 
 
 @pytest.mark.parametrize("kind", ["mlm", "mlc"])
@@ -135,12 +135,14 @@ def test_route_decides_with_the_cost_rules(runs):
     assert first.probabilities[first.model] == pytest.approx(1 / (1 + np.exp(-scores[0, first.index])))
     assert set(first.to_json()) == {"model", "index", "scores", "probabilities"}
     costs = np.arange(len(router.candidates), 0, -1, dtype=float)  # the last candidate is the cheapest
-    cheap = router.route(PROMPTS, rule="penalty", lam=100.0, costs=costs)
+    cheap = router.route(PROMPTS, rule=DecisionRule("penalty", lam=100.0), costs=costs)
     assert {d.index for d in cheap} == {len(router.candidates) - 1}
+    carried = router.route(PROMPTS, rule=DecisionRule("penalty", lam=100.0, costs=tuple(costs)))  # the rule's own
+    assert [d.index for d in carried] == [d.index for d in cheap]
     with pytest.raises(LookaheadError, match="cost-aware rules need candidate costs"):
-        router.route(PROMPTS, rule="penalty", lam=1.0)
+        router.route(PROMPTS, rule=DecisionRule("penalty", lam=1.0))
     with pytest.raises(LookaheadError, match="one entry per candidate"):
-        router.route(PROMPTS, rule="penalty", lam=1.0, costs=np.ones(2))
+        router.route(PROMPTS, rule=DecisionRule("penalty", lam=1.0), costs=np.ones(2))
 
 
 def test_response_reading_predictors_cannot_route_new_prompts(runs, monkeypatch):

@@ -46,9 +46,11 @@ def test_decide_breaks_ties_to_the_first_index() -> None:
     assert decide(torch.tensor(matrix)).dtype == np.int64
 
 
-def test_decide_rejects_nan_and_bad_shapes() -> None:
-    with pytest.raises(LookaheadError, match="NaN"):
-        decide([[1.0, float("nan")]])
+def test_decide_never_chooses_nan_rejects_all_nan_rows_and_bad_shapes() -> None:
+    assert decide([[float("nan"), 1.0], [1.0, float("nan")]]).tolist() == [1, 0]
+    assert decide(torch.tensor([[float("nan"), -1.0]])).tolist() == [1]
+    with pytest.raises(LookaheadError, match="all NaN"):
+        decide([[1.0, 2.0], [float("nan"), float("nan")]])
     with pytest.raises(LookaheadError, match="shape"):
         decide([1.0, 2.0])
 

@@ -153,8 +153,8 @@ def test_kfold_fit_never_scores_its_own_prompts() -> None:
     router = KNNRouter(2, embedder)
     bench = {name: load_benchmark(name, FIXTURES, PAPER_CANDIDATES) for name in ("HumanEval", "AlpacaEval")}
     where = {"family": "code", "protocol": "kfold", "fold": 1, "overrides": ["data.kfold.k=3"]}
-    out = fit_for_evaluation([router], bench, data_dir=FIXTURES, candidates=PAPER_CANDIDATES, **where)
     cfg = fit_data_config(FIXTURES, PAPER_CANDIDATES, **where)
+    out = fit_for_evaluation([router], bench, cfg)
     held_out = make_splits(cfg, FIXTURES).test["HumanEval"]
     assert [e.prompt_id for e in out["HumanEval"]] == [e.prompt_id for e in held_out] and len(held_out) == 1
     assert not {e.prompt for e in held_out} & set(embedder.calls[0])  # the fit embedded training prompts only

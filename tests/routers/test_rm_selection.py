@@ -12,7 +12,7 @@ import pytest
 from tiny_models import save_tiny_bert
 
 from lightning_lookahead.cli import main
-from lightning_lookahead.costs.rules import choose
+from lightning_lookahead.costs.rules import ARGMAX
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.routers.registry import parse_router
@@ -59,7 +59,7 @@ def test_picks_the_argmax_of_the_reward_models_scores(tiny_rm: Path, tmp_path: P
     scores = router.score_matrix(items, CANDS)
     expected = direct_rewards(tiny_rm, items)
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
-    assert list(choose(scores)) == list(expected.argmax(axis=1))
+    assert list(ARGMAX.choose(scores)) == list(expected.argmax(axis=1))
     assert len({tuple(row) for row in scores}) > 1 and router.score_kind == "true_scores"
 
 

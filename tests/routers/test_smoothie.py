@@ -16,7 +16,7 @@ from lightning_lookahead.data.benchmarks import load_benchmark
 from lightning_lookahead.data.schema import PAPER_CANDIDATES, RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.routers.fitted import fit_and_score, fit_for_evaluation, parse_fitted_router
+from lightning_lookahead.routers.fitted import fit_and_score, fit_data_config, fit_for_evaluation, parse_fitted_router
 from lightning_lookahead.routers.registry import parse_router
 from lightning_lookahead.routers.smoothie import (
     DEFAULT_N0,
@@ -148,7 +148,7 @@ def test_fit_for_evaluation_gives_it_the_shared_embedder_and_the_held_out_fold()
     router.embedder = TableEmbedder(dim=DIM)
     bench = {name: load_benchmark(name, FIXTURES, PAPER_CANDIDATES) for name in ("HumanEval", "GSM8k")}
     where = {"family": "all", "protocol": "kfold", "fold": 1, "overrides": ["data.kfold.k=3"]}
-    out = fit_for_evaluation([router], bench, data_dir=FIXTURES, candidates=PAPER_CANDIDATES, **where)
+    out = fit_for_evaluation([router], bench, fit_data_config(FIXTURES, PAPER_CANDIDATES, **where))
     assert router.n_train == 13 and router.fit_info()["fold"] == 1
     scores = router.score_matrix(out["HumanEval"], PAPER_CANDIDATES)
     assert scores.shape == (len(out["HumanEval"]), 5) and np.isfinite(scores).all()

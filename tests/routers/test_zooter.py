@@ -54,7 +54,7 @@ def test_zooter_experiments_are_mlc_with_the_kl_loss(name: str) -> None:
 def test_cpu_zooter_differs_from_cpu_mlc_only_in_the_loss() -> None:
     zooter, mlc = compose("cpu/zooter_all"), compose("cpu/mlc_all")
     for section in ("model", "data", "optim", "trainer"):
-        assert zooter[section] == mlc[section], section
+        assert getattr(zooter, section) == getattr(mlc, section), section
     assert mlc.loss.name == "bce"
 
 

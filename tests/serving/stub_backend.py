@@ -28,6 +28,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from lightning_lookahead.costs.rules import ARGMAX, DecisionRule
+
 MAX_DELAY_S = 10.0
 STREAM_PIECES = 3
 
@@ -128,9 +130,7 @@ class KeywordRouter:
         prompts: Sequence[str],
         *,
         batch_size: int = 32,
-        rule: str = "argmax",
-        lam: float = 0.0,
-        tau: float = 0.5,
+        rule: DecisionRule = ARGMAX,
         costs: np.ndarray | None = None,
         progress: bool = False,
     ) -> list[FakeDecision]:
@@ -140,24 +140,22 @@ class KeywordRouter:
             self._busy = True
         try:
             self.calls.append(len(prompts))
-            self.rules.append((rule, lam, tau))
+            self.rules.append((rule.rule, rule.lam, rule.tau))
             if self.delay_s:
                 time.sleep(self.delay_s)
-            return [self._one(p, rule, lam, tau, costs) for p in prompts]
+            return [self._one(p, rule, costs) for p in prompts]
         finally:
             self._busy = False
 
-    def _one(self, prompt: str, rule: str, lam: float, tau: float, costs: np.ndarray | None) -> FakeDecision:
-        from lightning_lookahead.costs.rules import choose
-
+    def _one(self, prompt: str, rule: DecisionRule, costs: np.ndarray | None) -> FakeDecision:
         text = prompt.lower()
         if "explode" in text:
             raise RuntimeError("KeywordRouter was asked to fail")
         best = 4 if "code" in text else 1 if "math" in text else 0
         p = np.full(len(self.candidates), 0.1)
         p[best] = 0.9
-        assert (rule == "argmax") == (costs is None)  # cost-aware rules always come with costs
-        best = int(choose(p[None], costs, rule=rule, lam=lam, tau=tau, probabilities=p[None])[0])  # type: ignore[arg-type]
+        assert costs is None and rule.needs_costs == (rule.costs is not None)  # cost-aware rules carry their costs
+        best = int(rule.choose(p[None], probabilities=p[None])[0])
         names = self.candidates
         return FakeDecision(names[best], best, dict(zip(names, p, strict=True)), dict(zip(names, p, strict=True)))
 

@@ -22,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from stub_backend import KEYWORD_CANDIDATES, create_stub_app, free_port, running
 
+from lightning_lookahead.costs.rules import DecisionRule
 from lightning_lookahead.inference.calibrations import Calibration, save_calibration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +63,9 @@ def start(tmp_path: Path, stub_url: str, **spec: object) -> tuple[subprocess.Pop
     port = free_port()
     home = tmp_path / "run"
     home.mkdir()
-    save_calibration(home, Calibration("cheap", "penalty", tuple(KEYWORD_CANDIDATES), (0, 1, 1, 1, 1), lam=1.0))
+    save_calibration(
+        home, Calibration("cheap", tuple(KEYWORD_CANDIDATES), DecisionRule("penalty", lam=1.0, costs=(0, 1, 1, 1, 1)))
+    )
     settings = {"checkpoint": str(home), "backends": str(backends_file(tmp_path, stub_url, KEYWORD_CANDIDATES)),
                 "port": port, "graceful_timeout": 15, "log_level": "warning", **spec}  # fmt: skip
     (tmp_path / "tmp").mkdir()

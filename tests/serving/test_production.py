@@ -18,11 +18,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from stub_backend import KeywordRouter, create_stub_app, free_port, running
 
+from lightning_lookahead.costs.rules import DecisionRule
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.calibrations import Calibration, save_calibration
 from lightning_lookahead.serving import Backend, LoadedRouter, ServerSettings, create_app
 from lightning_lookahead.serving.batcher import QueueFull, RouteBatcher
-from lightning_lookahead.serving.routing import DecisionRule
 
 CANDIDATES = ["alpha", "bravo", "charlie", "delta", "echo"]
 #: The server's own costs, USD per 1,000 requests: alpha free, the others 0.1 (1e-4 USD per request).
@@ -223,7 +223,7 @@ def test_metrics_count_requests_errors_latencies_and_batches(stub_url):
 
 
 def calibration(name: str, rule: str, costs: tuple[float, ...], **value: float) -> Calibration:
-    return Calibration(name=name, rule=rule, candidates=tuple(CANDIDATES), costs=costs, **value)  # type: ignore[arg-type]
+    return Calibration(name, tuple(CANDIDATES), DecisionRule(rule, costs=costs, **value))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

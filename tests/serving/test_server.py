@@ -498,14 +498,18 @@ def test_real_router_export_routes_like_router_route(tmp_path: Path, stub_url: s
     assert health["router_kind"] == "mlc" and health["candidates"] == candidates
 
     # what every worker of `lookahead serve` runs: the export (with its engine), the backends, the run's calibrations
+    from lightning_lookahead.costs.rules import DecisionRule
     from lightning_lookahead.inference.calibrations import Calibration, save_calibration
     from lightning_lookahead.serving import ServeSpec
     from lightning_lookahead.serving.launch import load_router
 
-    save_calibration(tmp_path / "run", Calibration("cheap", "penalty", tuple(candidates), (0, 1, 1, 1, 1), lam=0.5))
+    save_calibration(
+        tmp_path / "run",
+        Calibration("cheap", tuple(candidates), DecisionRule("penalty", lam=0.5, costs=(0, 1, 1, 1, 1))),
+    )
     full = tmp_path / "backends-all.yaml"
     full.write_text("backends:\n" + "".join(f"  {c}: {{base_url: '{stub_url}/{c}/v1'}}\n" for c in candidates))
-    loaded = load_router(ServeSpec(str(tmp_path / "run"), str(full), engine="fp32"))
+    loaded = load_router(ServeSpec(checkpoint=str(tmp_path / "run"), backends=str(full), engine="fp32"))
     assert loaded.router.engine == "fp32" and list(loaded.backends) == candidates
     with running(create_app(loader=lambda: loaded)) as url:
         deadline = time.monotonic() + 10

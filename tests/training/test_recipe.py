@@ -37,7 +37,11 @@ def test_every_shipped_experiment_runs_when_shrunk(name, tiny_backbone, real_dat
     assert results["test"][-1]["router"].startswith("domain")
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["test"][0]["results"].keys() == run["results"].keys()
-    assert (tmp_path / "run" / "results.md").read_text().startswith(f"# {cfg.name}")
+    markdown = (tmp_path / "run" / "results.md").read_text()
+    assert markdown.startswith(f"# {cfg.name}")
+    assert results["notes"] == cfg.notes and saved["notes"] == cfg.notes
+    if cfg.notes:  # the experiment's reading closes the printed results
+        assert markdown.rstrip().endswith("## Reading\n\n" + " ".join(cfg.notes.split()))
     assert (tmp_path / "run" / "config.yaml").exists()
 
 

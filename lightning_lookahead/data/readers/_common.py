@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning_lookahead.data.io import iter_jsonl, require
 from lightning_lookahead.data.schema import check_candidates
 from lightning_lookahead.errors import DataError
 
@@ -33,6 +34,18 @@ def select_pool(candidates: Sequence[str], known: Iterable[str], on_disk: Iterab
     reader then reports the missing file (with the fetch hint) instead of an "unknown model".
     """
     return check_candidates(candidates, sorted(set(known) | set(on_disk)), where)
+
+
+def read_questions(path: Path, id_type: type) -> Iterator[tuple[int, dict[str, Any], Any]]:
+    """(line, object, question_id) of each line of a benchmark's questions file; an id seen before is a located error
+    naming the line it was first on (a repeated question would be scored twice)."""
+    first: dict[Any, int] = {}
+    for line, obj in iter_jsonl(path):
+        qid = require(obj, "question_id", path, line=line, kind=id_type)
+        if qid in first:
+            raise DataError(path, f"duplicate question_id {qid!r} (first on line {first[qid]})", line=line)
+        first[qid] = line
+        yield line, obj, qid
 
 
 def first_turn(turns: Any, path: Path, key: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_lookahead.data.io import iter_jsonl, require, resolve
-from lightning_lookahead.data.readers._common import models_in, select_pool
+from lightning_lookahead.data.readers._common import models_in, read_questions, select_pool
 from lightning_lookahead.data.schema import PAPER_CANDIDATES, RoutingExample
 from lightning_lookahead.errors import DataError
 
@@ -108,12 +108,7 @@ def load(root: Path, candidates: Sequence[str] = PAPER_CANDIDATES) -> list[Routi
     folder = root / FOLDER
     q_path = resolve(folder / QUESTIONS)
     questions: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
-    for line, obj in iter_jsonl(q_path):
-        qid = require(obj, "question_id", q_path, line=line, kind=str)
-        if qid in seen:
-            raise DataError(q_path, f"duplicate question_id {qid!r}", line=line)
-        seen.add(qid)
+    for line, obj, qid in read_questions(q_path, str):
         turns = require(obj, "turns", q_path, line=line, kind=list)
         if not turns or not isinstance(turns[0], dict) or not isinstance(turns[0].get("content"), str):
             raise DataError(q_path, "missing turns[0].content", line=line)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_lookahead.data.io import iter_jsonl, require, resolve
-from lightning_lookahead.data.readers._common import models_in, select_pool
+from lightning_lookahead.data.readers._common import models_in, read_questions, select_pool
 from lightning_lookahead.data.schema import PAPER_CANDIDATES, RoutingExample, check_score
 from lightning_lookahead.errors import DataError
 
@@ -89,12 +89,7 @@ def load(root: Path, candidates: Sequence[str] = PAPER_CANDIDATES) -> list[Routi
     folder = root / FOLDER
     q_path = resolve(folder / QUESTIONS)
     questions: list[tuple[int, str, str]] = []
-    seen: set[int] = set()
-    for line, obj in iter_jsonl(q_path):
-        qid = require(obj, "question_id", q_path, line=line, kind=int)
-        if qid in seen:
-            raise DataError(q_path, f"duplicate question_id {qid}", line=line)
-        seen.add(qid)
+    for line, obj, qid in read_questions(q_path, int):
         turns = require(obj, "turns", q_path, line=line, kind=list)
         if not turns or not isinstance(turns[0], str):
             raise DataError(q_path, "turns should be a non-empty list of strings", line=line, key="turns")

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lightning_lookahead.costs.rules import ARGMAX, DecisionRule
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.scoring import feature_length
 
 if TYPE_CHECKING:
     from lightning_lookahead.inference.router import TrainedRouter
 
-#: Expected cost per prompt for the cost-aware rules: (router, prompts) → None, (C,) or (len(prompts), C).
+#: Expected cost per prompt for the cost-aware rules: (router, prompts) → None (the rule's own costs, or the
+#: argmax), (C,) or (len(prompts), C).
 CostsFn = Callable[["TrainedRouter", Sequence[str]], "np.ndarray | None"]
 
 
@@ -29,26 +31,27 @@ CostsFn = Callable[["TrainedRouter", Sequence[str]], "np.ndarray | None"]
 class RouteSettings:
     """Everything besides the router and the input that decides a bulk run's output bytes (kept in the manifest)."""
 
-    rule: str = "argmax"
-    lam: float = 0.0
-    tau: float = 0.5
+    rule: DecisionRule = ARGMAX
     batch_size: int = 32
     engine: str = "fp32"
     #: Where the costs come from (price table digest, --output-tokens, calibration name...): compared on resume.
-    costs: Mapping[str, Any] = field(default_factory=dict)
+    cost_source: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise LookaheadError(f"--batch-size must be ≥ 1, got {self.batch_size}")
 
     def to_json(self) -> dict[str, Any]:
+        """The manifest's ``settings`` (unchanged keys, so a run started before resumes): the rule's rule, λ and τ,
+        the batching, the engine and the cost source under ``costs``."""
+        rule = self.rule
         return {
-            "rule": self.rule,
-            "lam": self.lam,
-            "tau": self.tau,
+            "rule": rule.rule,
+            "lam": rule.lam,
+            "tau": rule.tau,
             "batch_size": self.batch_size,
             "engine": self.engine,
-            "costs": dict(self.costs),
+            "costs": dict(self.cost_source),
         }
 
 
@@ -92,7 +95,7 @@ def route_shard(
         index = order[start : start + size]
         batch_costs = costs[index] if costs is not None and costs.ndim == 2 else costs
         scores = router.score_featurized([features[i] for i in index], batch_size=size)
-        chosen = router.decide(scores, rule=settings.rule, lam=settings.lam, tau=settings.tau, costs=batch_costs)
+        chosen = router.decide(scores, rule=settings.rule, costs=batch_costs)
         for i, decision in zip(index, chosen, strict=True):
             decisions[i] = decision
         on_batch(len(index))

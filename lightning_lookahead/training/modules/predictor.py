@@ -22,7 +22,7 @@ from lightning_lookahead.config.schema import LossConfig, OptimConfig
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.metrics.routing import NormalizedRoutingReward, PickShares, RoutingAccuracy, RoutingReward
 from lightning_lookahead.models.predictor import NetworkOutput, Predictor
-from lightning_lookahead.training.losses import routing_loss
+from lightning_lookahead.training.losses import configured_loss
 from lightning_lookahead.typed import config_to_dict, parse_dataclass
 
 Stage = Literal["train", "val"]
@@ -48,7 +48,7 @@ class PredictorModule(L.LightningModule):
         self.candidates: list[str] = list(predictor.candidates)
         self.loss_config = parse_dataclass(LossConfig, {} if loss is None else loss, "loss")
         self.optim_config = parse_dataclass(OptimConfig, {} if optim is None else optim, "optim")
-        routing_loss(self.loss_config.name, **self._loss_options())  # fail now on a bad name or option
+        configured_loss(self.loss_config)  # fail now on a bad name or option
         self.save_hyperparameters(
             {
                 "model": config_to_dict(self.config),
@@ -86,19 +86,9 @@ class PredictorModule(L.LightningModule):
 
     # --- losses -----------------------------------------------------------------------------------------------------
 
-    def _loss_options(self) -> dict[str, Any]:
-        cfg = self.loss_config
-        return {
-            "threshold": cfg.threshold,
-            "temperature": cfg.temperature,
-            "score_norm": cfg.score_norm,
-            "top_k": cfg.top_k,
-            "bottom_k": cfg.bottom_k,
-        }
-
     def compute_routing_loss(self, logits: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """The configured §6 loss on raw scores (normalised inside); rebuilt per call so the module stays picklable."""
-        return routing_loss(self.loss_config.name, **self._loss_options())(logits, scores)
+        return configured_loss(self.loss_config)(logits, scores)
 
     def losses(
         self, batch: dict[str, torch.Tensor], stage: Stage

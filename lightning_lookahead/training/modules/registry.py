@@ -16,6 +16,7 @@ from typing import Any
 
 from lightning_lookahead.config.schema import LossConfig, OptimConfig
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.models.predictor import PredictorConfig
 from lightning_lookahead.models.registry import build_predictor, parse_model_config, predictor_spec
 from lightning_lookahead.training.modules.mlm import MLMModule
 from lightning_lookahead.training.modules.predictor import PredictorModule
@@ -40,12 +41,16 @@ def module_class(kind: str) -> type[PredictorModule]:
 
 
 def build_module(
-    model: Mapping[str, Any],
-    loss: Mapping[str, Any] | LossConfig | None,
-    optim: Mapping[str, Any] | OptimConfig | None,
+    model: PredictorConfig | Mapping[str, Any],
+    loss: LossConfig | Mapping[str, Any] | None,
+    optim: OptimConfig | Mapping[str, Any] | None,
     candidates: Sequence[str],
 ) -> PredictorModule:
-    """Build the predictor a ``model:`` block names and wrap it in the training module of its kind."""
+    """Build the predictor ``model`` names and wrap it in the training module of its kind.
+
+    The recipe passes the composed config's typed sections; plain mappings (a test's, a benchmark's) are parsed
+    against the same dataclasses first.
+    """
     config = parse_model_config(model)
     predictor = build_predictor(config, candidates)
     return module_class(config.kind)(predictor, loss, optim)

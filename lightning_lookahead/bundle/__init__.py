@@ -1,0 +1,27 @@
+"""The inference bundle: a self-contained router folder (``model.onnx``, ``tokenizer.json``, ``router.json``,
+calibrations, ``README.md``) that routes with onnxruntime, tokenizers and numpy only.
+
+Nothing in this package imports torch or transformers, so ``lookahead route`` / ``serve`` on a bundle start in about a
+second. ``lookahead export RUN --format onnx`` writes a bundle (:mod:`lightning_lookahead.inference.bundle_export`);
+docs/inference.md describes the folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BundleRouter": "lightning_lookahead.bundle.router",
+    "RouteDecision": "lightning_lookahead.bundle.decisions",
+    "is_bundle": "lightning_lookahead.bundle.layout",
+    "resolve_router_path": "lightning_lookahead.bundle.hub",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

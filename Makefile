@@ -17,7 +17,7 @@ EXP ?= cpu/tuned/mlm_quick
 ARGS ?=
 SEEDS ?= 42
 FAMILIES ?= code,math
-.PHONY: help install data evaluate train validate tune-cpu reproduce-cpu study-cpu study-fold0 reproduce-families test lint format bench dry-run gpu-check clean
+.PHONY: help install data evaluate train validate tune-cpu reproduce-cpu study-cpu study-fold0 reproduce-families test check-slim lint format bench dry-run gpu-check clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ validate: install ## check every shipped experiment config (no models loaded)
 
 test: install ## run the test suite (offline)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled $(BIN)/python -m pytest -q
+
+check-slim: install ## a fresh venv with only ".[serve]" (no torch) routes and serves an ONNX bundle (.ci/slim_install.sh)
+	.ci/slim_install.sh
 
 lint: install ## ruff, and the import contracts of .importlinter (layers, no cycles; docs/architecture.md)
 	$(BIN)/ruff check lightning_lookahead tests benchmarks

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from lightning_lookahead.commands import bundle, calibrate, data, evaluate, experiments, route, serve, tune
 from lightning_lookahead.commands.common import EXIT_USER_ERROR
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.extras import require_command_extras
 from lightning_lookahead.version import __version__
 
 
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        require_command_extras(args.command)
         return args.func(args)
     except LookaheadError as exc:
         if args.debug:

@@ -1,7 +1,9 @@
 """The optional extras of the package and the one-line error a command gives when its extra is not installed.
 
-The core install is the training and evaluation framework; serving, the ONNX engines and response collection /
-scoring pull in their own stacks (setup.cfg ``[options.extras_require]``). The commands that need one call
+The core install is the router runtime: it routes an ONNX inference bundle (numpy, onnxruntime, tokenizers), so a
+serving replica installs ``[serve]`` without torch. Training and everything else on torch is the ``train`` extra;
+serving, the ONNX exporter and response collection / scoring pull in their own stacks (setup.cfg
+``[options.extras_require]``; ``all`` is every one of them). The commands that need one call
 :func:`require_extra` first, so a missing package reads as what to install instead of an ``ImportError`` traceback
 from deep inside. ``tests/test_packaging.py`` checks these names against setup.cfg.
 """
@@ -17,8 +19,9 @@ DISTRIBUTION = "lightning-lookahead"
 
 #: extra → the modules (import names) its commands import.
 EXTRAS: dict[str, tuple[str, ...]] = {
+    "train": ("torch", "lightning", "transformers", "omegaconf", "torchmetrics", "datasets", "optuna"),
     "serve": ("fastapi", "starlette", "pydantic", "anyio", "uvicorn", "httpx", "prometheus_client"),
-    "onnx": ("onnx", "onnxscript", "onnxruntime"),
+    "onnx": ("onnx", "onnxscript"),
     "collect": ("openai", "math_verify"),
 }
 
@@ -48,3 +51,14 @@ def require_extra(extra: str, what: str, modules: Sequence[str] | None = None) -
         raise MissingExtra(
             f'{what} needs the {extra} extra ({missing} is not installed): pip install "{DISTRIBUTION}[{extra}]"'
         )
+
+
+#: Commands that run on the core install alone: routing and serving a bundle, pushing a folder to the Hub. Each
+#: checks the train extra itself where it goes on to a run directory (the torch path).
+RUNTIME_COMMANDS = frozenset({"route", "serve", "push"})
+
+
+def require_command_extras(command: str) -> None:
+    """The ``train`` extra for every command outside :data:`RUNTIME_COMMANDS`, checked before it starts."""
+    if command not in RUNTIME_COMMANDS:
+        require_extra("train", f"lookahead {command}")

@@ -98,7 +98,48 @@ def test_serving_onnx_and_collection_are_extras_not_core():
             dists = _distributions(module)
             assert dists & extras[extra], f"{module} ({dists}) is not in the {extra} extra of setup.cfg"
             assert not dists & core, f"{module} ({dists}) is in install_requires; it belongs to the {extra} extra only"
-    assert extras["all"] == extras["serve"] | extras["onnx"] | extras["collect"]
+    assert extras["all"] == extras["train"] | extras["serve"] | extras["onnx"] | extras["collect"]
+
+
+def installed_closure(extras: tuple[str, ...] = ()) -> set[str]:
+    """The distributions ``pip install "lightning-lookahead[EXTRAS]"`` brings: the core requirements, those of
+    ``extras`` and, transitively, what each installed one requires (markers evaluated, their own extras skipped)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    core, declared = _declared()
+    todo = set(core).union(*(declared[e] for e in extras))
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            needs = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for line in needs:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.add(canonicalize_name(req.name))
+    return seen
+
+
+def test_the_core_install_is_the_router_runtime_without_torch():
+    closure = installed_closure()
+    assert {"onnxruntime", "tokenizers", "numpy"} <= closure
+    heavy = {"torch", "lightning", "transformers", "omegaconf", "optuna", "fastapi"} & closure
+    assert not heavy, f"the core install pulls in {sorted(heavy)}"
+    assert not {"torch", "lightning", "transformers"} & installed_closure(("serve",))
+
+
+def test_a_training_command_without_the_train_extra_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert main(["validate", "debug"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: lookahead validate needs the train extra (torch is not installed): "
+        'pip install "lightning-lookahead[train]"'
+    )
 
 
 def test_make_install_installs_every_extra():
@@ -166,6 +207,6 @@ def test_onnx_engine_says_which_extra_is_missing(monkeypatch):
     class Stub:  # apply_engine reads only the network before choosing the engine
         network = torch.nn.Linear(2, 2)
 
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(MissingExtra, match=r"engine \'onnx\' needs the onnx extra \(onnxruntime is not installed\)"):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(MissingExtra, match=r"engine \'onnx\' needs the onnx extra \(onnxscript is not installed\)"):
         apply_engine(Stub(), "onnx")  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from typing import Any
 
 from lightning_lookahead.costs.rules import RULES, DecisionRule
 from lightning_lookahead.errors import LookaheadError
+from lightning_lookahead.extras import require_extra
 from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
 
 
@@ -99,6 +100,7 @@ _SETTING_DEFAULTS = {"rule": "argmax", "lam": 0.0, "tau": 0.5, "prices": None, "
 
 def _route_file(args: argparse.Namespace, given: DecisionRule) -> int:
     """``--file LOG --out OUT``: sharded and resumable, on one process or ``--devices N`` (inference/bulk)."""
+    require_extra("train", "lookahead route --file LOG --out OUT (sharded bulk routing)")
     from lightning_lookahead.inference import TrainedRouter
     from lightning_lookahead.inference.bulk import BulkJob, RouteSettings, Routing, route_file
 
@@ -148,6 +150,7 @@ def _load_router(args: argparse.Namespace) -> Any:
         from lightning_lookahead.bundle.router import BundleRouter
 
         return BundleRouter(path)
+    require_extra("train", "lookahead route on a run directory or checkpoint (an ONNX bundle routes without it)")
     from lightning_lookahead.inference import TrainedRouter
 
     return TrainedRouter.from_checkpoint(path, device=args.device, engine=args.engine)

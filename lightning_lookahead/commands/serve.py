@@ -30,6 +30,10 @@ def resolve_port(port: int | None) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     require_extra("serve", "lookahead serve")
+    from lightning_lookahead.bundle.layout import is_bundle
+
+    if not is_bundle(args.checkpoint):  # checked here: the workers load the router after the server has started
+        require_extra("train", "lookahead serve on a run directory or checkpoint (an ONNX bundle serves without it)")
     if args.engine.startswith("onnx"):  # checked here: the workers load the router after the server has started
         require_extra("onnx", f"lookahead serve --engine {args.engine}")
     from lightning_lookahead import serving

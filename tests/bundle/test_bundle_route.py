@@ -21,6 +21,33 @@ from lightning_lookahead.costs.rules import DecisionRule
 from lightning_lookahead.inference import TrainedRouter
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+#: Prepended to the subprocess scripts: imports behave as in a venv holding only the distributions named in
+#: $LOOKAHEAD_ALLOWED_DISTS (with what they depend on). Any other installed package raises ModuleNotFoundError, as
+#: if absent, so an optional import falls back as it would there and a required one fails the test.
+_INSTALL_ONLY = """
+import importlib.abc, importlib.metadata, json, os, re, sys
+_allowed = set(json.loads(os.environ["LOOKAHEAD_ALLOWED_DISTS"]))
+_owners = importlib.metadata.packages_distributions()
+class _OnlyTheInstall(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        top = name.split(".")[0]
+        dists = {re.sub(r"[-_.]+", "-", d).lower() for d in _owners.get(top, ())}
+        if top != "lightning_lookahead" and dists and not dists & _allowed:
+            raise ModuleNotFoundError(f"No module named {top!r} (not in the simulated install)", name=top)
+        return None
+sys.meta_path.insert(0, _OnlyTheInstall())
+"""
+
+
+def _install_env(*extras: str) -> dict[str, str]:
+    """The subprocess environment of ``pip install "lightning-lookahead[EXTRAS]"`` (core alone without extras)."""
+    from test_packaging import installed_closure
+
+    return {**ENV, "LOOKAHEAD_ALLOWED_DISTS": json.dumps(sorted(installed_closure(extras)))}
+
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 
 
@@ -55,9 +82,15 @@ print(json.dumps({"rc": rc, "heavy": [m for m in ("torch", "transformers", "ligh
 
 def _cli(*args: str) -> tuple[dict, str]:
     out = subprocess.run(
-        [sys.executable, "-c", _ROUTE, *args], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120
+        [sys.executable, "-c", _INSTALL_ONLY + _ROUTE, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_install_env(),  # the core install alone: routing a bundle needs no extra
+        timeout=120,
     )
     lines = out.stdout.strip().splitlines()
+    assert lines, out.stderr[-2000:]
     return json.loads(lines[-1]), "\n".join(lines[:-1])
 
 
@@ -149,18 +182,19 @@ with TestClient(create_app(loader=lambda: loaded)) as client:
     health = client.get("/health").json()
 heavy = [m for m in ("torch", "transformers", "lightning") if m in sys.modules]
 kind = health["router_kind"]
-print(json.dumps({"router": type(loaded.router).__name__, "models": models, "kind": kind, "heavy": heavy}))
+router = type(loaded.router).__name__
+print(json.dumps({"router": router, "models": models, "kind": kind, "heavy": heavy}))
 """
 
 
 def test_serve_workers_load_a_bundle_without_torch(bundles):
     backends = str(ROOT / "examples" / "backends.yaml")
     out = subprocess.run(
-        [sys.executable, "-c", _SERVE, str(bundles["mlm"]), backends],
+        [sys.executable, "-c", _INSTALL_ONLY + _SERVE, str(bundles["mlm"]), backends],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=ENV,
+        env=_install_env("serve"),  # a serving replica: pip install "lightning-lookahead[serve]", no torch
         timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]

@@ -8,7 +8,9 @@ median and the spread over rounds. The router is ``--run`` (a trained run) or an
 MiniLM backbone (the timing does not depend on its weights). Its ONNX inference bundle (``lookahead export --format
 onnx``) is routed cold beside the torch path; then, in this process, batch-64 throughput of the bundle against the
 ``onnx`` engine, and the bundle's agreement and largest score difference against the fp32 torch router on the test
-prompts of every benchmark under ``--data-dir`` (the fixed check prompts when there are none).
+prompts of every benchmark under ``--data-dir`` (the fixed check prompts when there are none). ``lookahead serve``
+with one worker is timed from launch to ``GET /ready`` = 200 on the run directory and on the bundle, with the
+resident memory of the server's process tree at that moment.
 """
 
 from __future__ import annotations
@@ -94,6 +96,45 @@ def compare_paths(run: Path, bundle: Path, prompts: list[str]) -> None:
     print(f"| `onnx` engine (torch input builder) | {throughput(engine.score, prompts):.1f} |")
 
 
+def serve_ready(checkpoint: Path) -> tuple[float, float]:
+    """``lookahead serve`` (one worker) from launch to ``GET /ready`` = 200: (seconds, resident MiB of the server
+    process tree at that moment)."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    backends = str(ROOT / "examples" / "backends.yaml")
+    cmd = [*LOOKAHEAD, "serve", "--checkpoint", str(checkpoint), "--backends", backends, "--port", str(port)]
+    start = time.perf_counter()
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None:
+                raise SystemExit(f"{' '.join(cmd)} exited:\n{server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        return seconds, _tree_rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _tree_rss_mib(pid: int) -> float:
+    import psutil
+
+    proc = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -120,16 +161,25 @@ def main() -> None:
             "lookahead route (bundle, one prompt)": [*LOOKAHEAD, "route", "--checkpoint", str(bundle), "sort a list"],
         }
         times: dict[str, list[float]] = {name: [] for name in rows}
+        serving = {"`lookahead serve` (run directory, torch path)": run, "`lookahead serve` (bundle)": bundle}
+        ready: dict[str, list[tuple[float, float]]] = {name: [] for name in serving}
         timed(rows['python -c "import torch"'])  # warm the page cache once
         for _ in range(args.repeats):
             for name, cmd in rows.items():
                 times[name].append(timed(cmd))
+            for name, checkpoint in serving.items():
+                ready[name].append(serve_ready(checkpoint))
         compare_paths(run, bundle, test_prompts(args.data_dir, args.prompts))
     base = statistics.median(times['python -c "import torch"'])
     print("| Command | median s | min–max s | × import torch |\n|---|---|---|---|")
     for name, values in times.items():
         med = statistics.median(values)
         print(f"| `{name}` | {med:.2f} | {min(values):.2f}–{max(values):.2f} | {med / base:.2f} |")
+    print("\n| Server (one worker) | ready, median s | min–max s | RSS at ready, median MiB |\n|---|---|---|---|")
+    for name, values in ready.items():
+        secs, rss = [v[0] for v in values], [v[1] for v in values]
+        med = statistics.median(secs)
+        print(f"| {name} | {med:.2f} | {min(secs):.2f}–{max(secs):.2f} | {statistics.median(rss):.0f} |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The showcase's printed reading quotes the 5-fold study: every number in ``notes`` is the committed table's."""
+"""The showcase's printed reading (its ``notes``) and docs/results.md's reading quote the 5-fold study: every number
+they give is the committed table's (docs/results/kfold.md) or the paper's."""
 
 from __future__ import annotations
 
@@ -71,3 +72,41 @@ def test_the_reading_quotes_the_papers_lookahead_mlm() -> None:
     paper = (ROOT.parent / "shared" / "PAPER.md").read_text(encoding="utf-8")
     avg = re.search(r"\| \*\*Lookahead-MLM\*\* \(ModernBERT-base\) \|.*\| \*\*([\d.]+)\*\* \|", paper)
     assert avg and f"GPU-scale Lookahead-MLM reaches {avg.group(1)}" in _notes()
+
+
+def _reading() -> str:
+    text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    return " ".join(text.split("### Reading the 5-fold study", 1)[1].split("\n## ", 1)[0].split())
+
+
+MLM, NORM = "Lookahead-MLM (MiniLM-L6, tuned)", "Lookahead-MLM w/o response modeling"
+COLUMNS = {"AlpacaEval": 2, "MT-Bench": 4, "MBPP": 8}
+
+
+def test_the_results_reading_quotes_the_tables() -> None:
+    reading = _reading()
+    mlm = _pooled(MLM)
+    assert f"pooled Avg µn {mlm[-2]} {mlm[-1]}" in reading
+    for quoted, label in [("k-means", "k-means"), ("`domain` reference", "domain"), ("kNN", "kNN"), ("MLC", "MLC")]:
+        assert f"{quoted} ({_pooled(label)[-2]})" in reading, label
+    for comparison in ["MLM − kNN", "MLM − domain", "MLM − MLC", "MLM − w/o RM"]:
+        row = _paired(comparison)
+        assert f"{comparison} {row[2]} {row[3]}" in reading, comparison
+    low, high = (float(x) for x in _paired("MLM − w/o RM")[3].strip("[]").split(","))
+    assert f"The interval is ±{(high - low) / 2:.1f}" in reading
+    paper = (ROOT.parent / "shared" / "PAPER.md").read_text(encoding="utf-8")
+    ablation = re.search(r"Without response modeling.*?(−[\d.]+) \(MLM\)", paper)
+    assert ablation and f"ablation: {ablation.group(1)} for MLM without it" in reading
+    norm = _pooled(NORM)
+    for bench, col in COLUMNS.items():
+        assert f"{bench} {mlm[col].split(' / ')[1]} vs {norm[col].split(' / ')[1]}" in reading, bench
+
+
+def test_the_results_reading_quotes_the_fold_spread() -> None:
+    rows = _rows(KFOLD.read_text(encoding="utf-8"), "#### Per fold")
+    (mlm,) = [cells for name, cells in rows.items() if name.startswith(MLM)]
+    (domain,) = [cells for name, cells in rows.items() if name.startswith("domain")]
+    folds = [float(x) for x in mlm[1:6]]
+    assert f"ranges from {min(folds):.1f} to {max(folds):.1f}" in _reading()
+    below = [str(k) for k in range(5) if folds[k] < float(domain[1 + k])]
+    assert f"below `domain` on folds {' and '.join(below)}" in _reading()

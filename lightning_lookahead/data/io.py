@@ -94,3 +94,15 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def replace_folder(tmp: Path, out: Path) -> None:
+    """Put the finished folder ``tmp`` at ``out``, replacing what was there: a reader sees the old folder or the new
+    one whole, never a half-written one (the exports' and bundles' last step)."""
+    import shutil
+
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)

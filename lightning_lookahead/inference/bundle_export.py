@@ -31,6 +31,7 @@ from lightning_lookahead.bundle.layout import (
     TOKENIZER_FILE,
     vocabulary_hash,
 )
+from lightning_lookahead.data.io import replace_folder
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.inference.router import TrainedRouter
 from lightning_lookahead.version import __version__
@@ -210,11 +211,7 @@ def write_bundle(
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         if card is not None:
             (tmp / CARD_FILE).write_text(card(check), encoding="utf-8")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return check

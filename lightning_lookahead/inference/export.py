@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from lightning_lookahead.data.io import replace_folder
 from lightning_lookahead.errors import LookaheadError
 from lightning_lookahead.models.predictor import Predictor
 from lightning_lookahead.version import __version__
@@ -151,11 +152,7 @@ def export_router(
             training=training,
         )
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -30,10 +30,10 @@ import torch
 
 from lightning_lookahead.config.compose import compose, list_experiments
 from lightning_lookahead.data.benchmarks import load_benchmark
+from lightning_lookahead.data.lengths import feature_length
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
 from lightning_lookahead.inference import TrainedRouter
 from lightning_lookahead.models.registry import PREDICTORS, build_predictor
-from lightning_lookahead.models.scoring import feature_length
 
 
 def model_settings(kind: str) -> dict[str, Any]:

@@ -53,9 +53,9 @@ def require_extra(extra: str, what: str, modules: Sequence[str] | None = None) -
         )
 
 
-#: Commands that run on the core install alone: routing and serving a bundle, pushing a folder to the Hub. Each
-#: checks the train extra itself where it goes on to a run directory (the torch path).
-RUNTIME_COMMANDS = frozenset({"route", "serve", "push"})
+#: Commands that run on the core install alone: routing, calibrating and serving a bundle, pushing a folder to the
+#: Hub. Each checks the train extra itself where it goes on to a run directory (the torch path).
+RUNTIME_COMMANDS = frozenset({"route", "calibrate", "serve", "push"})
 
 
 def require_command_extras(command: str) -> None:

@@ -24,6 +24,7 @@ from lightning_lookahead.bundle.layout import (
     vocabulary_hash,
 )
 from lightning_lookahead.costs.rules import ARGMAX, DecisionRule
+from lightning_lookahead.data.lengths import longest_first
 from lightning_lookahead.errors import DataError, LookaheadError
 
 #: Environment variable: onnxruntime intra-op threads of a bundle session (default: onnxruntime's, the core count).
@@ -108,6 +109,12 @@ class BundleRouter:
         return cls(resolve_router_path(name_or_path))
 
     @property
+    def source(self) -> Path:
+        """The file that makes the scores (bulk routing's manifest digests it: calibrations may change, the model
+        may not)."""
+        return self.folder / MODEL_FILE
+
+    @property
     def home(self) -> Path:
         """Where this router's calibrations are kept: the bundle folder (``calibrations.json``)."""
         return self.folder
@@ -126,7 +133,7 @@ class BundleRouter:
         if size < 1:
             raise LookaheadError(f"batch size must be ≥ 1, got {size}")
         out = np.zeros((len(rows), len(self.candidates)), dtype=np.float32)
-        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+        order = longest_first(rows)
         for start in range(0, len(order), size):
             index = order[start : start + size]
             batch = self.inputs.collate([rows[i] for i in index])

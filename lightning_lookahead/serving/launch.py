@@ -28,7 +28,6 @@ from typing import Any
 
 from lightning_lookahead.data.io import write_atomic
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.inference.engine_names import DEFAULT_ENGINE
 from lightning_lookahead.serving.app import LoadedRouter, create_app
 from lightning_lookahead.serving.metrics import MULTIPROC_ENV
 from lightning_lookahead.serving.settings import ServeSpec, peek_candidates
@@ -67,23 +66,16 @@ def load_router(spec: ServeSpec) -> LoadedRouter:
 
 
 def _load_model(spec: ServeSpec) -> Any:
-    """An ONNX bundle loads the light router (no torch in the worker); anything else the torch one."""
-    from lightning_lookahead.bundle.layout import is_bundle
+    """An ONNX bundle loads the light router (no torch in the worker); anything else the torch one. With several
+    workers on one host each gets its share of the cores (onnxruntime and torch would each take them all)."""
+    from lightning_lookahead.bundle.router import THREADS_ENV
+    from lightning_lookahead.inference.loading import is_bundle_path, load_router
 
-    if is_bundle(spec.checkpoint):
-        from lightning_lookahead.bundle.router import THREADS_ENV, BundleRouter
-
-        if spec.engine != DEFAULT_ENGINE or spec.device != "cpu":
-            raise LookaheadError(
-                f"{spec.checkpoint} is an ONNX bundle: it runs its model.onnx on the CPU; drop --engine/--device"
-            )
-        if spec.workers > 1 and not os.environ.get(THREADS_ENV):
-            os.environ[THREADS_ENV] = str(max(1, (os.cpu_count() or 1) // spec.workers))
-        return BundleRouter(spec.checkpoint)
-    _share_cores(spec.workers)
-    from lightning_lookahead.inference.router import TrainedRouter
-
-    return TrainedRouter.from_checkpoint(spec.checkpoint, device=spec.device, engine=spec.engine)
+    if not is_bundle_path(spec.checkpoint):
+        _share_cores(spec.workers)
+    elif spec.workers > 1 and not os.environ.get(THREADS_ENV):
+        os.environ[THREADS_ENV] = str(max(1, (os.cpu_count() or 1) // spec.workers))
+    return load_router(spec.checkpoint, device=spec.device, engine=spec.engine, what="lookahead serve")
 
 
 def _share_cores(workers: int) -> None:

@@ -151,6 +151,10 @@ def test_export_command_rebuilds_the_export_from_a_checkpoint(run_dir, tmp_path,
     assert "exported the mlc router" in capsys.readouterr().out
     meta = json.loads((out / "router.json").read_text())
     assert meta["kind"] == "mlc" and meta["source_checkpoint"].endswith("checkpoints/best.ckpt")
+    card = (out / "README.md").read_text(encoding="utf-8")  # the torch export is a Hub-style folder too
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["library_name"] == "lightning-lookahead" and "llm-router" in front["tags"]
+    assert all(name in card for name in PAPER_CANDIDATES)
     np.testing.assert_allclose(
         TrainedRouter.from_checkpoint(out).score(PROMPTS),
         TrainedRouter.from_checkpoint(run_dir).score(PROMPTS),

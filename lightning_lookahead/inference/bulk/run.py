@@ -18,10 +18,11 @@ from lightning_lookahead.inference.bulk.shard import Routing
 from lightning_lookahead.inference.bulk.source import PromptLog, read_shard, scan
 
 if TYPE_CHECKING:
+    from lightning_lookahead.bundle.router import BundleRouter
     from lightning_lookahead.inference.router import TrainedRouter
 
 
-def router_identity(router: TrainedRouter) -> dict[str, Any]:
+def router_identity(router: TrainedRouter | BundleRouter) -> dict[str, Any]:
     """What the manifest compares to tell whether parts were routed by this router (its files' digest, not path)."""
     source = router.source
     digest = files_sha256(source) if source is not None and source.exists() else None

@@ -1,9 +1,9 @@
 """Routing one shard: the same batches whichever process routes it, so any split of the work writes the same bytes.
 
-A shard is batched the way ``TrainedRouter.route`` batches a list (longest first, by ``feature_length``), and each
-batch goes through ``router.route`` itself (scores, rule, probabilities and the JSON of a decision are the router's),
-one batch per call so a progress bar can move between batches. For a log no longer than one shard the lines are
-byte for byte what ``route`` writes without ``--out``.
+A shard is batched the way ``TrainedRouter.route`` batches a list (``data.lengths.longest_first``), and each batch
+goes through the router's own ``score_featurized`` and ``decide`` (scores, rule, probabilities and the JSON of a
+decision are the router's, torch or bundle), one batch per call so a progress bar can move between batches. For a
+log no longer than one shard the lines are byte for byte what ``route`` writes without ``--out``.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lightning_lookahead.costs.rules import ARGMAX, DecisionRule
+from lightning_lookahead.data.lengths import longest_first
 from lightning_lookahead.errors import LookaheadError
-from lightning_lookahead.models.scoring import feature_length
 
 if TYPE_CHECKING:
+    from lightning_lookahead.bundle.router import BundleRouter
     from lightning_lookahead.inference.router import TrainedRouter
 
 #: Expected cost per prompt for the cost-aware rules: (router, prompts) → None (the rule's own costs, or the
 #: argmax), (C,) or (len(prompts), C).
-CostsFn = Callable[["TrainedRouter", Sequence[str]], "np.ndarray | None"]
+CostsFn = Callable[["TrainedRouter | BundleRouter", Sequence[str]], "np.ndarray | None"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class RouteSettings:
 class Routing:
     """What one process routes with: its router (loaded once, on its device), the settings and the costs."""
 
-    router: TrainedRouter
+    router: TrainedRouter | BundleRouter
     settings: RouteSettings
     costs: CostsFn
 
@@ -67,14 +68,8 @@ class Routing:
         return route_shard(self.router, prompts, first_index, self.settings, self.costs, on_batch)
 
 
-def batch_order(features: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Positions in the order ``score_features`` batches them (longest first; ties keep input order)."""
-    lengths = [feature_length(f) for f in features]
-    return sorted(range(len(features)), key=lambda i: -lengths[i])
-
-
 def route_shard(
-    router: TrainedRouter,
+    router: TrainedRouter | BundleRouter,
     prompts: Sequence[str],
     first_index: int,
     settings: RouteSettings,
@@ -88,7 +83,7 @@ def route_shard(
     costs = costs_fn(router, prompts)
     costs = None if costs is None else np.asarray(costs)
     features = router.featurize_prompts(prompts)
-    order = batch_order(features)
+    order = longest_first(features)
     decisions: list[Any] = [None] * len(prompts)
     size = settings.batch_size
     for start in range(0, len(order), size):

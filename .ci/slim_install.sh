@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The slim serving install, checked for real: a fresh venv with only `pip install ".[serve]"` (no torch, no train
-# extra) routes and serves an ONNX bundle that the full install (.venv) exported. `make check-slim` runs it.
+# extra) routes (one prompt, then a log in bulk), calibrates and serves an ONNX bundle that the full install (.venv)
+# exported. `make check-slim` runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -41,6 +42,22 @@ echo "slim install: lookahead route on the bundle"
 "$work/slim/bin/lookahead" route --checkpoint "$work/bundle" "Write a function that reverses a list." | tee "$work/route.jsonl"
 "$work/slim/bin/python" -c "import json, sys; d = json.loads(open(sys.argv[1]).readline()); assert d['model'] in d['scores']" "$work/route.jsonl"
 
+echo "slim install: bulk lookahead route --file --out and lookahead calibrate on the bundle"
+"$work/slim/bin/python" - "$work/log.jsonl" <<'EOF'
+import json
+import sys
+
+topics = ["sort a list", "prove that 17 is prime", "write a haiku about rain", "explain TCP", "sum 3 and 4"]
+with open(sys.argv[1], "w", encoding="utf-8") as fh:
+    for i in range(60):
+        fh.write(json.dumps({"prompt": f"{topics[i % 5]} (request {i})"}) + "\n")
+EOF
+"$work/slim/bin/lookahead" route --checkpoint "$work/bundle" --file "$work/log.jsonl" --out "$work/routed.jsonl"
+test "$(wc -l < "$work/routed.jsonl")" -eq 60
+"$work/slim/bin/lookahead" calibrate --checkpoint "$work/bundle" --prompts "$work/log.jsonl" \
+  --target-share Llama-3.1-8B-Instruct=1 --output-tokens 200 --name llama > "$work/calibrate.log"
+grep -q "wrote calibration 'llama'" "$work/calibrate.log"
+
 echo "slim install: lookahead serve on the bundle"
 port=$("$work/slim/bin/python" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 "$work/slim/bin/lookahead" serve --checkpoint "$work/bundle" --backends examples/backends.yaml --port "$port" \
@@ -66,7 +83,7 @@ while True:
     time.sleep(0.1)
 with urllib.request.urlopen(f"{base}/v1/models", timeout=5) as answer:
     models = [m["id"] for m in json.load(answer)["data"]]
-assert "router" in models, models
+assert "router" in models and "router:llama" in models, models
 print(f"slim install: serve ready after {time.monotonic() - start:.1f} s; models {models}")
 EOF
 echo "slim install: ok"

@@ -8,8 +8,7 @@ docs/inference.md describes the folder.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lightning_lookahead.lazy import lazy_exports
 
 _EXPORTS = {
     "BundleRouter": "lightning_lookahead.bundle.router",
@@ -21,7 +20,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ can be read by the command-line parser without importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lightning_lookahead.lazy import lazy_exports
 
 _EXPORTS = {
     "RouteDecision": "lightning_lookahead.inference.router",
@@ -20,7 +19,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -18,6 +18,7 @@ each benchmark's full item set with no item twice, and that each run's prompt id
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -469,7 +470,26 @@ def fold_table(arms: Sequence[Scored], refs: Sequence[Scored]) -> list[str]:
     return lines
 
 
-def paired_table(study: Study, arms: Sequence[ArmRuns], decisions: Mapping[str, dict]) -> list[str]:
+def paired(study: Study, by_name: Mapping[str, ArmRuns], a: str, b: str) -> tuple[tuple[int, ...], float, float, float]:
+    """(common folds, Δ Avg µn, 95% low, 95% high) of arm ``a`` − arm ``b`` on their common folds' pooled items."""
+    folds = tuple(k for k in FOLDS if k in by_name[a].folds and k in by_name[b].folds)
+    if not folds:
+        return folds, math.nan, math.nan, math.nan
+    routers = {name: {bench: decide(m) for bench, m in by_name[name].pooled(folds).items()} for name in (a, b)}
+    point = {
+        name: study.evaluate(name, one_hot(ch, len(study.candidates)), folds)["avg_mu_n"]
+        for name, ch in routers.items()
+    }
+    resampled = study.resample(routers, folds)
+    low, high = interval(resampled[a] - resampled[b])
+    return folds, point[a] - point[b], low, high
+
+
+def _folds_cell(folds: Sequence[int]) -> str:
+    return ",".join(map(str, folds)) + ("" if tuple(folds) == tuple(FOLDS) else "†")
+
+
+def paired_table(study: Study, arms: Sequence[ArmRuns]) -> list[str]:
     by_name = {a.name: a for a in arms}
     lines = ["| comparison | folds | Δ Avg µn | 95% CI (paired, items) | CI excludes 0? |", "|---|---|---|---|---|"]
     for a, b, title in PAIRS:
@@ -477,24 +497,44 @@ def paired_table(study: Study, arms: Sequence[ArmRuns], decisions: Mapping[str, 
             absent = " and ".join(x for x in (a, b) if x not in by_name)
             lines.append(f"| {title} | – | – | – | not yet: no {absent} runs |")
             continue
-        folds = tuple(k for k in FOLDS if k in by_name[a].folds and k in by_name[b].folds)
+        folds, delta, low, high = paired(study, by_name, a, b)
         if not folds:
             lines.append(f"| {title} | – | – | – | no fold in common |")
             continue
-        routers = {name: {bench: decide(m) for bench, m in by_name[name].pooled(folds).items()} for name in (a, b)}
-        point = {
-            name: study.evaluate(name, one_hot(ch, len(study.candidates)), folds)["avg_mu_n"]
-            for name, ch in routers.items()
-        }
-        resampled = study.resample(routers, folds)
-        diff = resampled[a] - resampled[b]
-        low, high = interval(diff)
         excludes = "**yes**" if low > 0 or high < 0 else "no"
-        mark = "" if folds == tuple(FOLDS) else "†"
-        delta = point[a] - point[b]
-        lines.append(
-            f"| {title} | {','.join(map(str, folds))}{mark} | {delta:+.1f} | [{low:+.1f}, {high:+.1f}] | {excludes} |"
-        )
+        lines.append(f"| {title} | {_folds_cell(folds)} | {delta:+.1f} | [{low:+.1f}, {high:+.1f}] | {excludes} |")
+    return lines
+
+
+#: The data-size trend: (directory suffix, share of each fold's training prompts).
+SIZES: list[tuple[str, str]] = [("-f25", "¼"), ("-f50", "½"), ("", "all")]
+
+
+def size_table(study: Study, arms: Sequence[ArmRuns], scored: Sequence[Scored]) -> list[str]:
+    """Tuned MLM and w/o RM trained on ¼, ½ and all of each fold's training prompts: pooled Avg µn and the paired
+    response-modeling effect at each size (the trend the issue asks for where the method still loses)."""
+    by_name = {a.name: a for a in arms}
+    by_label = {s.label: s for s in scored}
+    lines = [
+        "| training prompts per fold | MLM Avg µn [95% CI] | w/o RM Avg µn [95% CI] | MLM − w/o RM [paired 95% CI] |",
+        "|---|---|---|---|",
+    ]
+
+    def cell(name: str) -> str:
+        if name not in by_name:
+            return "not yet"
+        s = by_label[by_name[name].label]
+        low, high = interval(s.resampled)
+        return f"{fmt(s.result['avg_mu_n'])} [{low:.1f}, {high:.1f}] ({_folds_cell(s.folds)})"
+
+    for suffix, share in SIZES:
+        mlm, norm = f"mlm{suffix}", f"mlm_norm{suffix}"
+        if mlm in by_name and norm in by_name:
+            folds, delta, low, high = paired(study, by_name, mlm, norm)
+            diff = f"{delta:+.1f} [{low:+.1f}, {high:+.1f}] ({_folds_cell(folds)})" if folds else "no fold in common"
+        else:
+            diff = "not yet"
+        lines.append(f"| {share} | {cell(mlm)} | {cell(norm)} | {diff} |")
     return lines
 
 
@@ -556,8 +596,9 @@ def kfold_markdown(folder: Path, data_dir: str, resamples: int = RESAMPLES) -> t
     if not arms:
         return "\n".join([*head, "No runs yet under `docs/results/kfold/`."]) + "\n", timings
     study = Study(splits, candidates, resamples)
-    scored_arms, scored_refs, decisions, _ = score_arms(study, arms)
-    paired = paired_table(study, arms, decisions)
+    scored_arms, scored_refs, _, _ = score_arms(study, arms)
+    paired_rows = paired_table(study, arms)
+    sizes = size_table(study, arms, scored_arms)
     timings["bootstrap_seconds"] = study.boot_seconds
     timings["total_seconds"] = time.perf_counter() - start
     partial = [a.name for a in arms if not a.complete]
@@ -576,7 +617,11 @@ def kfold_markdown(folder: Path, data_dir: str, resamples: int = RESAMPLES) -> t
         "",
         "#### Paired differences in Avg µn (the same item resamples for both sides)",
         "",
-        *paired,
+        *paired_rows,
+        "",
+        "#### Data size: tuned MLM and w/o RM on ¼, ½ and all of each fold's training prompts",
+        "",
+        *sizes,
         "",
         "#### Per fold: Avg µn on each fold's test items",
         "",

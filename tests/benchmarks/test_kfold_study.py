@@ -149,13 +149,32 @@ def test_real_folds_pool_every_item_once_and_the_tables_pool_runs(real_data: Pat
         write_run(tmp_path, "oracle_arm", k, s, {b: np.asarray([e.scores for e in v]) for b, v in s.test.items()})
         if k < 2:
             write_run(tmp_path, "knn100", k, s, {b: np.eye(5)[np.zeros(len(v), int)] for b, v in s.test.items()})
+        # the data-size trend: "MLM" = the oracle on every fold, "w/o RM" = one model; a quarter-size MLM on fold 0
+        write_run(tmp_path, "mlm", k, s, {b: np.asarray([e.scores for e in v]) for b, v in s.test.items()})
+        write_run(tmp_path, "mlm_norm", k, s, {b: np.eye(5)[np.full(len(v), 2)] for b, v in s.test.items()})
+        if k == 0:
+            write_run(tmp_path, "mlm-f25", k, s, {b: np.asarray([e.scores for e in v]) for b, v in s.test.items()})
     arms = kfold_tables.load_arms(tmp_path, splits)
-    assert [(a.name, a.folds) for a in arms] == [("knn100", (0, 1)), ("oracle_arm", (0, 1, 2, 3, 4))]
+    assert [(a.name, a.folds) for a in arms] == [
+        ("mlm", (0, 1, 2, 3, 4)),
+        ("mlm-f25", (0,)),
+        ("mlm_norm", (0, 1, 2, 3, 4)),
+        ("knn100", (0, 1)),
+        ("oracle_arm", (0, 1, 2, 3, 4)),
+    ]
     text, timings = kfold_tables.kfold_markdown(tmp_path, str(real_data), resamples=200)
     oracle_row = next(line for line in text.splitlines() if line.startswith("| oracle_arm | 0,1,2,3,4 |"))
     assert "**100.0** | [100.0, 100.0] |" in oracle_row
     assert "| kNN (k = 100, MiniLM embeddings) | 0,1† |" in text
     assert timings["bootstrap_seconds"] < 30
+    sizes = text.split("#### Data size")[1].split("####")[0]
+    quarter = next(line for line in sizes.splitlines() if line.startswith("| ¼ |"))
+    assert quarter.startswith("| ¼ | 100.0 [100.0, 100.0] (0†) | not yet | not yet |")
+    whole = next(line for line in sizes.splitlines() if line.startswith("| all |"))
+    single = next(line for line in text.splitlines() if line.startswith("| Lookahead-MLM w/o response modeling"))
+    single_avg = float(single.split("**")[1])
+    assert f"| all | 100.0 [100.0, 100.0] (0,1,2,3,4) | {single_avg:.1f} [" in whole
+    assert f"| {100 - single_avg:+.1f} [" in whole and "| ½ | not yet | not yet | not yet |" in sizes
 
     bad = tmp_path / "oracle_arm" / "fold3" / "scores.npz"
     with np.load(bad) as npz:

@@ -8,13 +8,19 @@ from pathlib import Path
 from lightning_lookahead.errors import LookaheadError
 
 
+def is_hub_id(name_or_path: str | Path) -> bool:
+    """True for ``org/name`` that is no local path: what :func:`resolve_router_path` looks up on the Hub."""
+    name = str(name_or_path)
+    return not Path(name).expanduser().exists() and name.count("/") == 1 and not name.startswith((".", "/", "~"))
+
+
 def resolve_router_path(name_or_path: str | Path) -> Path:
     """A local folder or file as it is; ``org/name`` (no such local path) downloaded, or found in the Hub cache."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path
     name = str(name_or_path)
-    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+    if not is_hub_id(name):
         raise LookaheadError(f"router path {path} does not exist (and {name!r} is not a Hub id like org/name)")
     try:
         from huggingface_hub import snapshot_download

@@ -36,6 +36,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
+    from lightning_lookahead.bundle.hub import is_hub_id
     from lightning_lookahead.costs import calibrate_log as cl
     from lightning_lookahead.costs.calibrate import split
     from lightning_lookahead.data.io import write_atomic
@@ -43,6 +44,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from lightning_lookahead.inference.calibrations import Calibration, check_name, load_calibrations, save_calibration
 
     # Everything that can be checked without the model first: a bad argument costs no model load.
+    if is_hub_id(args.checkpoint):  # its snapshot lives in the Hub cache, which is no place to write a calibration
+        raise LookaheadError(
+            f"router path {args.checkpoint} does not exist; if it is a Hub id: calibrate keeps its fit in the "
+            f"router's folder, so download it first (huggingface-cli download {args.checkpoint} --local-dir DIR) "
+            "and calibrate DIR"
+        )
     target = cl.parse_target(args.target_cost, args.target_share)
     name = check_name(args.name or ("budget" if target.cost is not None else "share"))
     if args.backends is not None and not args.backends.is_file():

@@ -115,3 +115,10 @@ def test_bulk_route_of_a_bundle_refuses_several_processes(bundles, prompt_log, t
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is an ONNX bundle" in err[0] and "drop --devices" in err[0]
     assert not out.exists() and not (tmp_path / "routed.jsonl.parts").exists()
+
+
+def test_calibrate_refuses_a_hub_id_before_loading_anything(capsys):
+    assert main(["calibrate", "--checkpoint", "acme/tiny-router", "--prompts", "log.jsonl", "--target-cost", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "acme/tiny-router does not exist; if it is a Hub id" in err[0]
+    assert "--local-dir DIR" in err[0]

@@ -17,7 +17,7 @@ EXP ?= cpu/tuned/mlm_quick
 ARGS ?=
 SEEDS ?= 42
 FAMILIES ?= code,math
-.PHONY: help install data evaluate train validate tune-cpu reproduce-cpu study-cpu study-fold0 reproduce-families test check-slim lint format bench dry-run gpu-check clean
+.PHONY: help install data evaluate train validate tune-cpu reproduce-cpu study-cpu study-sizes study-fold0 reproduce-families test check-slim lint format bench dry-run gpu-check clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ reproduce-cpu: study-cpu ## the study of docs/results.md (alias of study-cpu)
 
 study-cpu: data ## the 5-fold study of docs/results.md: every arm on every fold, pooled tables (resumable, hours) -> docs/results/kfold.md
 	$(BIN)/python benchmarks/study_kfold.py --data-dir $(DATA_DIR)
+	$(BIN)/python benchmarks/kfold_tables.py --data-dir $(DATA_DIR)
+
+study-sizes: data ## the data-size trend of docs/results.md: tuned MLM and w/o RM on 1/4 and 1/2 of every fold (resumable, hours)
+	$(BIN)/python benchmarks/study_kfold.py --fraction 0.25,0.5 --data-dir $(DATA_DIR)
 	$(BIN)/python benchmarks/kfold_tables.py --data-dir $(DATA_DIR)
 
 study-fold0: data ## the earlier fold-0 study (3 seeds, w/o RM, data sizes, warmed head): docs/results.md history; resumable

@@ -14,8 +14,10 @@ import yaml
 from test_bundle_inputs import real_prompts
 from test_bundle_route import _INSTALL_ONLY, _ROUTE, ROOT, _install_env
 
+from lightning_lookahead.bundle.router import BundleRouter
 from lightning_lookahead.cli import main
 from lightning_lookahead.costs.calibrate_log import serve_costs
+from lightning_lookahead.data.lengths import feature_length, longest_first
 from lightning_lookahead.data.schema import PAPER_CANDIDATES
 from lightning_lookahead.inference import TrainedRouter
 from lightning_lookahead.inference.bulk.parts import Parts
@@ -122,3 +124,14 @@ def test_calibrate_refuses_a_hub_id_before_loading_anything(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "acme/tiny-router does not exist; if it is a Hub id" in err[0]
     assert "--local-dir DIR" in err[0]
+
+
+@pytest.mark.parametrize("kind", ["mlm", "mlc"])
+def test_both_routers_batch_prompts_in_the_same_order(tiny_runs, bundles, kind):
+    prompts = real_prompts()
+    torch_rows = TrainedRouter.from_checkpoint(tiny_runs[kind]).featurize_prompts(prompts)
+    bundle_rows = BundleRouter(bundles[kind]).featurize_prompts(prompts)
+    order = longest_first(torch_rows)
+    assert order == longest_first(bundle_rows) and order != list(range(len(prompts)))
+    lengths = [feature_length(torch_rows[i]) for i in order]
+    assert lengths == sorted(lengths, reverse=True) and lengths[0] > lengths[-1]

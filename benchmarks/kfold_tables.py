@@ -366,8 +366,8 @@ def one_hot(choices: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     return {b: np.eye(n)[np.asarray(c, dtype=int)] for b, c in choices.items()}
 
 
-def score_arms(study: Study, arms: Sequence[ArmRuns]) -> tuple[list[Scored], list[Scored], dict, dict]:
-    """Arms and references scored on pooled items; returns (arms, references, decisions by arm, resampled by arm)."""
+def score_arms(study: Study, arms: Sequence[ArmRuns]) -> tuple[list[Scored], list[Scored]]:
+    """Arms and references scored on pooled items: (arms, references)."""
     everything = tuple(FOLDS)
     n = len(study.candidates)
     decisions = {arm.name: {b: decide(m) for b, m in arm.pooled(arm.folds).items()} for arm in arms}
@@ -417,7 +417,7 @@ def score_arms(study: Study, arms: Sequence[ArmRuns]) -> tuple[list[Scored], lis
             sub = {b: np.asarray(c)[_fold_slice(study, k, b)] for b, c in choices.items()}
             per_fold[k] = study.evaluate(name, one_hot(sub, n), (k,))["avg_mu_n"]
         scored_refs.append(Scored(name, everything, result, resampled[name], per_fold))
-    return scored_arms, scored_refs, decisions, resampled
+    return scored_arms, scored_refs
 
 
 def _fold_slice(study: Study, fold: int, bench: str) -> slice:
@@ -596,7 +596,7 @@ def kfold_markdown(folder: Path, data_dir: str, resamples: int = RESAMPLES) -> t
     if not arms:
         return "\n".join([*head, "No runs yet under `docs/results/kfold/`."]) + "\n", timings
     study = Study(splits, candidates, resamples)
-    scored_arms, scored_refs, _, _ = score_arms(study, arms)
+    scored_arms, scored_refs = score_arms(study, arms)
     paired_rows = paired_table(study, arms)
     sizes = size_table(study, arms, scored_arms)
     timings["bootstrap_seconds"] = study.boot_seconds

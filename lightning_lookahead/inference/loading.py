@@ -2,8 +2,9 @@
 :class:`~lightning_lookahead.bundle.router.BundleRouter`, anything else the torch
 :class:`~lightning_lookahead.inference.router.TrainedRouter`.
 
-``route`` (single and bulk), ``calibrate``, ``serve``'s workers and ``TrainedRouter.from_pretrained`` call it, so a
-bundle is accepted, and a torch-only option on one refused, the same way everywhere. Light at import: torch loads
+``route`` (single and bulk), ``calibrate`` and ``serve``'s workers call it, so a bundle is accepted, and a
+torch-only option on one refused, the same way in every command (``TrainedRouter.from_pretrained`` keeps its own
+dispatch: its torch default engine is fp32, not the commands' ``auto``). Light at import: torch loads
 only on the torch path, after the ``train`` extra is checked.
 """
 

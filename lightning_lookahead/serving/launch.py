@@ -68,14 +68,17 @@ def load_router(spec: ServeSpec) -> LoadedRouter:
 def _load_model(spec: ServeSpec) -> Any:
     """An ONNX bundle loads the light router (no torch in the worker); anything else the torch one. With several
     workers on one host each gets its share of the cores (onnxruntime and torch would each take them all)."""
+    from lightning_lookahead.bundle.hub import resolve_router_path
+    from lightning_lookahead.bundle.layout import is_bundle
     from lightning_lookahead.bundle.router import THREADS_ENV
-    from lightning_lookahead.inference.loading import is_bundle_path, load_router
+    from lightning_lookahead.inference.loading import load_router
 
-    if not is_bundle_path(spec.checkpoint):
+    path = resolve_router_path(spec.checkpoint)  # once: a Hub id is looked up here, not again by the loader
+    if not is_bundle(path):
         _share_cores(spec.workers)
     elif spec.workers > 1 and not os.environ.get(THREADS_ENV):
         os.environ[THREADS_ENV] = str(max(1, (os.cpu_count() or 1) // spec.workers))
-    return load_router(spec.checkpoint, device=spec.device, engine=spec.engine, what="lookahead serve")
+    return load_router(path, device=spec.device, engine=spec.engine, what="lookahead serve")
 
 
 def _share_cores(workers: int) -> None:

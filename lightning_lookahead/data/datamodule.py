@@ -28,7 +28,12 @@ from torch.utils.data import DataLoader
 
 from lightning_lookahead.data.config import DataConfig
 from lightning_lookahead.data.inputs import InputBuilder, example_row
-from lightning_lookahead.data.sampling import LengthGroupedBatchSampler
+from lightning_lookahead.data.sampling import (
+    ResumableBatchSampler,
+    ResumableLoader,
+    length_grouped_batches,
+    shuffled_batches,
+)
 from lightning_lookahead.data.schema import RoutingExample
 from lightning_lookahead.data.splits import RoutingSplits, make_splits
 from lightning_lookahead.errors import LookaheadError
@@ -198,12 +203,14 @@ class RoutingDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, *, train: bool) -> DataLoader:
         cfg = self.cfg
+        if train and self._world_size() == 1:
+            return self._resumable_loader(split)
         generator = None
         if train:
             generator = torch.Generator()
             generator.manual_seed(self._shuffle_seed())
         if train and cfg.length_grouped:
-            return self._length_grouped_loader(split, generator)
+            raise LookaheadError("data.length_grouped=true supports one device for now; drop it for DDP runs")
         return DataLoader(
             self._featurized(split),  # type: ignore[arg-type]
             batch_size=cfg.batch_size if train else cfg.eval_batch_size,
@@ -215,20 +222,34 @@ class RoutingDataModule(L.LightningDataModule):
             persistent_workers=train and cfg.num_workers > 0,
         )
 
-    def _length_grouped_loader(self, split: str, generator: torch.Generator) -> DataLoader:
+    def _world_size(self) -> int:
         trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.world_size > 1:
-            raise LookaheadError("data.length_grouped=true supports one device for now; drop it for DDP runs")
+        return 1 if trainer is None else trainer.world_size
+
+    def _resumable_loader(self, split: str) -> ResumableLoader:
+        """One device: an order that a mid-epoch checkpoint records and a resume continues batch for batch
+        (under DDP, Lightning's ``DistributedSampler`` orders the epoch and a resume restarts it)."""
+        cfg = self.cfg
         data = self._featurized(split)
-        lengths = [len(p) for p in data["prompt"]]  # characters: a tokenizer-free proxy for the prompt length
-        sampler = LengthGroupedBatchSampler(lengths, self.cfg.batch_size, generator=generator)
-        return DataLoader(
+        if cfg.length_grouped:
+            lengths = [len(p) for p in data["prompt"]]  # characters: a tokenizer-free proxy for the prompt length
+            plan = length_grouped_batches(lengths, cfg.batch_size)
+        else:
+            plan = shuffled_batches(len(data), cfg.batch_size)
+        sampler = ResumableBatchSampler(plan, -(-len(data) // cfg.batch_size), self._shuffle_seed())
+        return ResumableLoader(
             data,
-            batch_sampler=sampler,
+            sampler,
+            self._training_progress,
             collate_fn=self._collate(True),
-            num_workers=self.cfg.num_workers,
-            persistent_workers=self.cfg.num_workers > 0,
+            num_workers=cfg.num_workers,
+            persistent_workers=cfg.num_workers > 0,
         )
+
+    def _training_progress(self) -> tuple[int, int]:
+        """The epoch being trained and how many of its batches the trainer has taken (what a checkpoint resumes)."""
+        trainer = self.trainer
+        return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.ready
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled with a generator seeded from the global seed, so runs repeat epoch by epoch."""

@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_lookahead.data.config import DataConfig
 from lightning_lookahead.data.datamodule import RoutingDataModule, content_hash
@@ -218,13 +219,17 @@ class _Probe(L.LightningModule):
         super().__init__()
         self.layer = torch.nn.Linear(1, 5)
         self.seen: dict[int, list[str]] = {}
+        self.trained: list[list[str]] = []
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        self.trained.append(batch["prompt_id"])
         logits = self.layer(batch["prompt_chars"].float()[:, None])
         return torch.nn.functional.mse_loss(logits, batch["scores"])
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.log("val_loss", self.training_step(batch, batch_idx), batch_size=len(batch["prompt_id"]))
+        logits = self.layer(batch["prompt_chars"].float()[:, None])
+        loss = torch.nn.functional.mse_loss(logits, batch["scores"])
+        self.log("val_loss", loss, batch_size=len(batch["prompt_id"]))
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self.seen.setdefault(dataloader_idx, []).extend(batch["prompt_id"])
@@ -249,6 +254,38 @@ def test_runs_under_a_trainer(tmp_path: Path) -> None:
     trainer.fit(probe, datamodule=dm)
     trainer.test(probe, datamodule=dm, verbose=False)
     assert probe.seen == {i: [ex.prompt_id for ex in dm.test_examples[n]] for i, n in enumerate(dm.test_names)}
+
+
+def test_a_resume_from_any_checkpoint_trains_what_the_unbroken_run_trains(tmp_path: Path) -> None:
+    """Checkpoints mid-epoch, right after a mid-epoch validation, at an epoch's end and in a later epoch: each
+    resume takes the unbroken run's remaining batches, none twice and none skipped."""
+
+    def fit(run: Path, ckpt: Path | None = None) -> list[list[str]]:
+        dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=synthetic_splits(), seed=0)
+        save = ModelCheckpoint(dirpath=run, filename="{step}", every_n_train_steps=1, save_top_k=-1)
+        trainer = L.Trainer(
+            max_epochs=3,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            callbacks=[save],
+            val_check_interval=7,
+            num_sanity_val_steps=0,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=run,
+        )
+        probe = _Probe()
+        trainer.fit(probe, datamodule=dm, ckpt_path=ckpt)
+        return probe.trained
+
+    unbroken = fit(tmp_path / "unbroken")
+    assert len(unbroken) == 60  # 3 epochs of 20 batches
+    every_id = sorted(ex.prompt_id for ex in synthetic(40, "Train"))
+    assert all(sorted(i for batch in unbroken[e * 20 : (e + 1) * 20] for i in batch) == every_id for e in range(3))
+    for step in (3, 7, 20, 27):
+        resumed = fit(tmp_path / f"from{step}", tmp_path / "unbroken" / f"step={step}.ckpt")
+        assert resumed == unbroken[step:], f"resumed from step {step}"
 
 
 @pytest.mark.real_data

@@ -116,7 +116,13 @@ def test_resume_last_after_kill_9(tiny_backbone, real_data, tmp_path):
     done = subprocess.run([*args, "resume=last"], capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Restoring states from the checkpoint path" in done.stdout + done.stderr
-    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 10  # 40 prompts / 4
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 10  # 40 prompts / 4
+    # The loader's position is in the checkpoint, so the resume continued the epoch's order (Lightning would warn).
+    assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
+        {"seed": 42, "epoch": 0, "batches": 10, "batches_per_epoch": 10}
+    ]
+    assert "dataloader is not resumable" not in done.stdout + done.stderr
     assert json.loads((tmp_path / "run" / "results.json").read_text())["test"][0]["router"] == "debug"
 
 

@@ -17,6 +17,7 @@ taken from it, so ``load_state_dict`` skips exactly those. Two orders exist:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -105,6 +106,25 @@ class ResumableLoader(DataLoader):
     def __init__(self, dataset: Any, sampler: ResumableBatchSampler, progress: Callable[[], tuple[int, int]], **kwargs):
         super().__init__(dataset, batch_sampler=sampler, generator=torch.Generator(), **kwargs)
         self.progress = progress
+        self._started = False
+        self._restored = False
+
+    def __iter__(self) -> Any:
+        if not self._started:
+            self._started = True
+            epoch, taken = self.progress()
+            if (epoch or taken) and not self._restored:
+                # An older checkpoint, written before the loader saved its state: the order is still a function of
+                # (seed, epoch), so continue it from the trainer's own count (unverified: same seed and data assumed).
+                sampler: ResumableBatchSampler = self.batch_sampler  # type: ignore[assignment]
+                sampler.resume_at(epoch, taken)
+                warnings.warn(
+                    f"resume: the checkpoint holds no data order (written before lightning_lookahead saved one); "
+                    f"continuing the seed's order at epoch {epoch + 1} after {taken} batches, which is the unbroken "
+                    "run's order only if that run had the same seed, data and data.batch_size",
+                    stacklevel=2,
+                )
+        return super().__iter__()
 
     def state_dict(self) -> dict[str, int]:
         sampler: ResumableBatchSampler = self.batch_sampler  # type: ignore[assignment]
@@ -120,3 +140,4 @@ class ResumableLoader(DataLoader):
             )
         sampler.seed = state["seed"]
         sampler.resume_at(state["epoch"], state["batches"])
+        self._restored = True

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -256,36 +257,55 @@ def test_runs_under_a_trainer(tmp_path: Path) -> None:
     assert probe.seen == {i: [ex.prompt_id for ex in dm.test_examples[n]] for i, n in enumerate(dm.test_names)}
 
 
+def _fit_every_step(tmp_path: Path, run: Path, ckpt: Path | None = None) -> list[list[str]]:
+    """3 epochs of 20 batches with a checkpoint at every step (``step=N.ckpt``); the batches trained, in order."""
+    dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=synthetic_splits(), seed=0)
+    save = ModelCheckpoint(dirpath=run, filename="{step}", every_n_train_steps=1, save_top_k=-1)
+    trainer = L.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        callbacks=[save],
+        val_check_interval=7,
+        num_sanity_val_steps=0,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=run,
+    )
+    probe = _Probe()
+    trainer.fit(probe, datamodule=dm, ckpt_path=ckpt)
+    return probe.trained
+
+
 def test_a_resume_from_any_checkpoint_trains_what_the_unbroken_run_trains(tmp_path: Path) -> None:
     """Checkpoints mid-epoch, right after a mid-epoch validation, at an epoch's end and in a later epoch: each
     resume takes the unbroken run's remaining batches, none twice and none skipped."""
-
-    def fit(run: Path, ckpt: Path | None = None) -> list[list[str]]:
-        dm = RoutingDataModule(config(tmp_path), CharInputs(), splits=synthetic_splits(), seed=0)
-        save = ModelCheckpoint(dirpath=run, filename="{step}", every_n_train_steps=1, save_top_k=-1)
-        trainer = L.Trainer(
-            max_epochs=3,
-            accelerator="cpu",
-            devices=1,
-            logger=False,
-            callbacks=[save],
-            val_check_interval=7,
-            num_sanity_val_steps=0,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=run,
-        )
-        probe = _Probe()
-        trainer.fit(probe, datamodule=dm, ckpt_path=ckpt)
-        return probe.trained
-
-    unbroken = fit(tmp_path / "unbroken")
+    unbroken = _fit_every_step(tmp_path, tmp_path / "unbroken")
     assert len(unbroken) == 60  # 3 epochs of 20 batches
     every_id = sorted(ex.prompt_id for ex in synthetic(40, "Train"))
     assert all(sorted(i for batch in unbroken[e * 20 : (e + 1) * 20] for i in batch) == every_id for e in range(3))
     for step in (3, 7, 20, 27):
-        resumed = fit(tmp_path / f"from{step}", tmp_path / "unbroken" / f"step={step}.ckpt")
+        resumed = _fit_every_step(tmp_path, tmp_path / f"from{step}", tmp_path / "unbroken" / f"step={step}.ckpt")
         assert resumed == unbroken[step:], f"resumed from step {step}"
+
+
+def test_a_checkpoint_without_the_data_order_continues_the_seeds_order(tmp_path: Path) -> None:
+    """A checkpoint written before the loader saved its state (older runs) resumes from the trainer's own batch count:
+    mid-epoch and at an epoch's end it trains what the unbroken run trains, and says that it assumed the order."""
+    unbroken = _fit_every_step(tmp_path, tmp_path / "unbroken")
+    for step in (3, 20, 27):
+        ckpt = torch.load(tmp_path / "unbroken" / f"step={step}.ckpt", weights_only=False)
+        del ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+        old = tmp_path / f"old{step}.ckpt"
+        torch.save(ckpt, old)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            resumed = _fit_every_step(tmp_path, tmp_path / f"from_old{step}", old)
+        assert resumed == unbroken[step:], f"resumed from step {step}"
+        said = [str(w.message) for w in caught if "holds no data order" in str(w.message)]
+        epoch, taken = divmod(step, 20) if step % 20 else (step // 20 - 1, 20)
+        assert len(said) == 1 and f"at epoch {epoch + 1} after {taken} batches" in said[0], (step, said)
 
 
 @pytest.mark.real_data

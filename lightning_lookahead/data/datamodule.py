@@ -249,6 +249,8 @@ class RoutingDataModule(L.LightningDataModule):
     def _training_progress(self) -> tuple[int, int]:
         """The epoch being trained and how many of its batches the trainer has taken (what a checkpoint resumes)."""
         trainer = self.trainer
+        if trainer is None:  # iterated outside a fit (a notebook, a test): the order starts at its beginning
+            return 0, 0
         return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.ready
 
     def train_dataloader(self) -> DataLoader:

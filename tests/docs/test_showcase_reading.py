@@ -26,9 +26,14 @@ def _rows(text: str, heading: str) -> dict[str, list[str]]:
     return rows
 
 
+def _arm(rows: dict[str, list[str]], label: str) -> list[str]:
+    """The one row of the arm named ``label`` trained on whole folds (not its data-size variants)."""
+    (row,) = [cells for name, cells in rows.items() if name.startswith(label) and "of the training prompts" not in name]
+    return row
+
+
 def _pooled(label: str) -> list[str]:
-    rows = _rows(KFOLD.read_text(encoding="utf-8"), "#### Pooled over the folds")
-    (row,) = [cells for name, cells in rows.items() if name.startswith(label)]
+    row = _arm(_rows(KFOLD.read_text(encoding="utf-8"), "#### Pooled over the folds"), label)
     assert row[1] == "0,1,2,3,4", f"{label} is not pooled over all 5 folds"
     return row
 
@@ -104,9 +109,47 @@ def test_the_results_reading_quotes_the_tables() -> None:
 
 def test_the_results_reading_quotes_the_fold_spread() -> None:
     rows = _rows(KFOLD.read_text(encoding="utf-8"), "#### Per fold")
-    (mlm,) = [cells for name, cells in rows.items() if name.startswith(MLM)]
-    (domain,) = [cells for name, cells in rows.items() if name.startswith("domain")]
+    mlm, domain = _arm(rows, MLM), _arm(rows, "domain")
     folds = [float(x) for x in mlm[1:6]]
     assert f"ranges from {min(folds):.1f} to {max(folds):.1f}" in _reading()
     below = [str(k) for k in range(5) if folds[k] < float(domain[1 + k])]
     assert f"below `domain` on folds {' and '.join(below)}" in _reading()
+
+
+def test_the_results_reading_quotes_zooter_and_clm() -> None:
+    reading = _reading()
+    text = KFOLD.read_text(encoding="utf-8")
+    zooter, mlc = _pooled("ZOOTER"), _pooled("MLC")
+    assert f"falls to {zooter[-2]} (MLC {mlc[-2]})" in reading
+    mu_n = {name: [row[col].split(" / ")[1] for col in (7, 8)] for name, row in (("zooter", zooter), ("mlc", mlc))}
+    zh, zm = mu_n["zooter"]
+    assert f"(HumanEval {zh} and MBPP {zm} against MLC's {' and '.join(mu_n['mlc'])})" in reading
+    (clm,) = [c for n, c in _rows(text, "#### Pooled over the folds").items() if n.startswith("Lookahead-CLM")]
+    assert clm[1] == "0†", "the reading says CLM ran on fold 0 only"
+    assert f"Avg µn {clm[-2]} {clm[-1]} on fold 0's items" in reading
+    folds = _rows(text, "#### Per fold")
+    fold0 = {label: _arm(folds, label)[1] for label in (MLM, "MLC", "kNN", "domain")}
+    assert (
+        f"against tuned MLM {fold0[MLM]}, MLC {fold0['MLC']}, kNN {fold0['kNN']} and `domain` {fold0['domain']}"
+        in reading
+    )
+
+
+def test_the_results_reading_quotes_the_data_size_trend() -> None:
+    reading, text = _reading(), KFOLD.read_text(encoding="utf-8")
+    sizes = _rows(text, "#### Data size")
+    quarter, whole = sizes["¼"], sizes["all"]
+    assert quarter[1].endswith("(0,1,2,3,4)") and whole[1].endswith("(0,1,2,3,4)"), "¼ and all are quoted as pooled"
+    mlm_q, norm_q, mlm_a, norm_a = (c.rsplit(" (", 1)[0] for c in (quarter[1], quarter[2], whole[1], whole[2]))
+    assert f"tuned MLM rises from {mlm_q} on ¼ of each fold's training prompts to {mlm_a.split(' [')[0]}" in reading
+    assert f"w/o RM from {norm_q} to {norm_a.split(' [')[0]}" in reading
+    effect_q, effect_a = (c.rsplit(" (", 1)[0] for c in (quarter[3], whole[3]))
+    assert f"paired difference from {effect_q} at ¼ to {effect_a} at all" in reading
+    # the ½ row is quoted per fold while it holds fold 0 alone
+    assert sizes["½"][1].endswith("(0†)"), "the reading says the ½ rows are fold 0 only: update it"
+    folds = _rows(text, "#### Per fold")
+    half = [folds[f"{arm}, 50% of the training prompts†"][1] for arm in (MLM, f"{NORM} (tuned)")]
+    quarter0 = [folds[f"{arm}, 25% of the training prompts"][1] for arm in (MLM, f"{NORM} (tuned)")]
+    whole0 = [_arm(folds, arm)[1] for arm in (MLM, NORM)]
+    against = f"against {' / '.join(quarter0)} at ¼ and {' / '.join(whole0)} at all on fold 0"
+    assert f"(MLM {half[0]}, w/o RM {half[1]}, {against})" in reading

@@ -169,3 +169,4 @@ def test_the_results_reading_quotes_the_data_size_trend() -> None:
         for arm, sizes in per_fold.items()
     }
     assert f"MLM goes {means['MLM']} at ¼ / ½ / all and w/o RM {means['w/o RM']}." in reading
+    assert f"the response-modeling effect at ½ is {sizes['½'][3].rsplit(' (', 1)[0]} (paired, their items)" in reading

@@ -38,6 +38,11 @@ def _variant(rows: dict[str, list[str]], label: str, share: str) -> list[str]:
     return row
 
 
+def _without_folds(cell: str) -> str:
+    """A data-size cell's value and interval, without the folds it was scored on: ``27.9 [22.5, 33.3]``."""
+    return cell.rsplit(" (", 1)[0]
+
+
 def _pooled(label: str) -> list[str]:
     row = _arm(_rows(KFOLD.read_text(encoding="utf-8"), "#### Pooled over the folds"), label)
     assert row[1] == "0,1,2,3,4", f"{label} is not pooled over all 5 folds"
@@ -130,7 +135,7 @@ def test_the_results_reading_quotes_zooter_and_clm() -> None:
     mu_n = {name: [row[col].split(" / ")[1] for col in (7, 8)] for name, row in (("zooter", zooter), ("mlc", mlc))}
     zh, zm = mu_n["zooter"]
     assert f"(HumanEval {zh} and MBPP {zm} against MLC's {' and '.join(mu_n['mlc'])})" in reading
-    (clm,) = [c for n, c in _rows(text, "#### Pooled over the folds").items() if n.startswith("Lookahead-CLM")]
+    clm = _arm(_rows(text, "#### Pooled over the folds"), "Lookahead-CLM")
     assert clm[1] == "0†", "the reading says CLM ran on fold 0 only"
     assert f"Avg µn {clm[-2]} {clm[-1]} on fold 0's items" in reading
     folds = _rows(text, "#### Per fold")
@@ -146,14 +151,14 @@ def test_the_results_reading_quotes_the_data_size_trend() -> None:
     sizes = _rows(text, "#### Data size")
     quarter, whole = sizes["¼"], sizes["all"]
     assert quarter[1].endswith("(0,1,2,3,4)") and whole[1].endswith("(0,1,2,3,4)"), "¼ and all are quoted as pooled"
-    mlm_q, norm_q, mlm_a, norm_a = (c.rsplit(" (", 1)[0] for c in (quarter[1], quarter[2], whole[1], whole[2]))
+    mlm_q, norm_q, mlm_a, norm_a = (_without_folds(c) for c in (quarter[1], quarter[2], whole[1], whole[2]))
     assert f"tuned MLM rises from {mlm_q} on ¼ of each fold's training prompts to {mlm_a.split(' [')[0]}" in reading
     assert f"w/o RM from {norm_q} to {norm_a.split(' [')[0]}" in reading
-    effect_q, effect_a = (c.rsplit(" (", 1)[0] for c in (quarter[3], whole[3]))
+    effect_q, effect_a = (_without_folds(c) for c in (quarter[3], whole[3]))
     assert f"paired difference from {effect_q} at ¼ to {effect_a} at all" in reading
     half = sizes["½"]
     if half[1].endswith("(0,1,2,3,4)"):  # complete: quoted pooled, as ¼ and all are
-        mlm_h, norm_h, effect_h = (c.rsplit(" (", 1)[0] for c in half[1:4])
+        mlm_h, norm_h, effect_h = (_without_folds(c) for c in half[1:4])
         assert f"at ½ of each fold MLM {mlm_h} and w/o RM {norm_h}, paired {effect_h}" in reading
         return
     # partial: the ½ rows are quoted on the folds they hold so far, beside ¼ and all on the same folds
@@ -170,8 +175,8 @@ def test_the_results_reading_quotes_the_data_size_trend() -> None:
     names = f"fold {done[0]} only" if len(done) == 1 else f"folds {', '.join(map(str, done[:-1]))} and {done[-1]}"
     assert f"The ½ rows hold {names} so far" in reading
     means = {
-        arm: " / ".join(f"{sum(size[k] for k in done) / len(done):.1f}" for size in sizes)
-        for arm, sizes in per_fold.items()
+        arm: " / ".join(f"{sum(size[k] for k in done) / len(done):.1f}" for size in by_size)
+        for arm, by_size in per_fold.items()
     }
     assert f"MLM goes {means['MLM']} at ¼ / ½ / all and w/o RM {means['w/o RM']}." in reading
-    assert f"the response-modeling effect at ½ is {sizes['½'][3].rsplit(' (', 1)[0]} (paired, their items)" in reading
+    assert f"the response-modeling effect at ½ is {_without_folds(half[3])} (paired, their items)" in reading
